@@ -1,0 +1,361 @@
+"""The `semsearch` command: parses arguments, calls the library, renders results. Nothing else lives here.
+
+Heavy modules (numpy, faiss, sentence-transformers) are imported inside commands so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from semsearch.errors import PaperNotFoundError, SemsearchError
+
+INDEX_ENVVAR = "SEMSEARCH_INDEX"
+DEFAULT_INDEX = os.path.join("indexes", "default")
+
+
+class PaperNotFound(click.ClickException):
+    """An unknown or ambiguous paper: the error line, then the candidates, one per line."""
+
+    def __init__(self, error: PaperNotFoundError) -> None:
+        super().__init__(str(error))
+        self.candidates = error.candidates
+
+    def show(self, file: Any = None) -> None:
+        super().show(file)
+        for key, title in self.candidates:
+            click.echo(f"  {key}  {title}", err=True)
+
+
+class SemsearchGroup(click.Group):
+    """Turns every library error into a one-line `Error: ...` and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PaperNotFoundError as exc:
+            raise PaperNotFound(exc) from exc
+        except SemsearchError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc} ({exc.filename or 'no file'}); check the path "
+                                       "and free disk space, then run the command again") from exc
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+            if os.environ.get("SEMSEARCH_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {exc.__class__.__name__}: {exc}; rerun with SEMSEARCH_DEBUG=1 for details and report it"
+            ) from exc
+
+
+def index_option(func: Callable) -> Callable:
+    """The `--index` option every command shares."""
+    return click.option(
+        "--index",
+        "index_path",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_INDEX,
+        envvar=INDEX_ENVVAR,
+        show_default=True,
+        show_envvar=True,
+        help="Folder of the index.",
+    )(func)
+
+
+def json_option(func: Callable) -> Callable:
+    """The `--json` flag every command shares."""
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")(func)
+
+
+def limit_option(func: Callable) -> Callable:
+    """The `-n/--limit` option of the search commands."""
+    return click.option(
+        "-n", "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True, help="How many papers to show."
+    )(func)
+
+
+def date_option(func: Callable) -> Callable:
+    """The `--date` option of the commands that read digests."""
+    return click.option(
+        "--date",
+        "default_date",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        default=None,
+        help="YYYY-MM-DD: gives the year to date lines without one (when the file name has none), "
+        "and the date to digests without a date line.",
+    )(func)
+
+
+def _embedder(ctx: click.Context):
+    """The embedder from the context (tests inject a fake one), else the bundled model."""
+    obj = ctx.obj or {}
+    if obj.get("embedder") is not None:
+        return obj["embedder"]
+    from semsearch.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+def _print_json(document: Any) -> None:
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+@contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A progress factory for the library: a bar on a terminal, one line otherwise, on stderr."""
+    bars = []
+
+    def start(total: int) -> Callable[[int], None]:
+        if not sys.stderr.isatty():
+            click.echo(f"{label} {total} papers...", err=True)
+            return lambda _done: None
+        bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
+        bar.__enter__()
+        bars.append(bar)
+        return bar.update
+
+    try:
+        yield start
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)
+
+
+def _waiting() -> None:
+    click.echo("Another semsearch update is writing to this index; waiting for it to finish...", err=True)
+
+
+@click.group(cls=SemsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="semsearch")
+def cli() -> None:
+    """Semantic search over the abstracts of research papers from daily digests.
+
+    Index digests with `update`, then `ask` questions or find `related` papers.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("semsearch")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
+# -- writing ----------------------------------------------------------------------------------------------------
+
+
+def _report_update(report, verb: str, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    digests = f"{report.digests} digest{'s' if report.digests != 1 else ''}"
+    click.echo(
+        f"{verb} {report.added} new papers from {digests} "
+        f"({report.updated} updated, {report.already_present} already present); "
+        f"{report.papers} papers in {report.path}"
+    )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@date_option
+@click.option("--no-wait", is_flag=True, help="Fail at once if another update is writing to the index.")
+@json_option
+@click.pass_context
+def update(ctx: click.Context, inputs, index_path: Path, default_date, no_wait: bool, as_json: bool) -> None:
+    """Add the papers of digest files or folders; papers already indexed are not embedded again.
+
+    A folder is read recursively (its .txt files and files without an extension). Every input is parsed
+    before anything is written: if one is malformed, nothing is stored.
+    """
+    from semsearch import index
+
+    with _progress_bar("Embedding") as progress:
+        report = index.update(
+            index_path,
+            inputs,
+            _embedder(ctx),
+            default_date=default_date.date() if default_date else None,
+            progress=progress,
+            wait=not no_wait,
+            on_wait=_waiting,
+        )
+    _report_update(report, "Added", as_json)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@date_option
+@click.option(
+    "--reuse-vectors",
+    is_flag=True,
+    help="Keep the stored vectors and only rebuild the search structure from them (a fast repair).",
+)
+@click.option("--no-wait", is_flag=True, help="Fail at once if another update is writing to the index.")
+@json_option
+@click.pass_context
+def rebuild(
+    ctx: click.Context, inputs, index_path: Path, default_date, reuse_vectors: bool, no_wait: bool, as_json: bool
+) -> None:
+    """Re-embed every stored paper (e.g. after a model change) and swap the new index in at once.
+
+    Digest files or folders given as INPUTS are read first and their papers included.
+    """
+    from semsearch import index
+
+    with _progress_bar("Embedding") as progress:
+        report = index.rebuild(
+            index_path,
+            inputs,
+            _embedder(ctx),
+            default_date=default_date.date() if default_date else None,
+            progress=progress,
+            reuse_vectors=reuse_vectors,
+            wait=not no_wait,
+            on_wait=_waiting,
+        )
+    _report_update(report, "Rebuilt the index with", as_json)
+
+
+# -- reading ----------------------------------------------------------------------------------------------------
+
+
+def _open(ctx: click.Context, index_path: Path, needs_model: bool = False):
+    from semsearch.index import SearchIndex
+
+    return SearchIndex(index_path, _embedder(ctx) if needs_model else None)
+
+
+def _render_hits(hits, as_json: bool, show_abstracts: bool) -> None:
+    if as_json:
+        _print_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        click.echo("No papers found.", err=True)
+        return
+    key_width = max(len(hit.paper.key) for hit in hits)
+    for hit in hits:
+        date = hit.paper.date or "-"
+        click.echo(f"{hit.rank:>3}  {hit.score:.3f}  {date:<10}  {hit.paper.key:<{key_width}}  {hit.paper.title}")
+        if show_abstracts:
+            click.echo(textwrap.fill(hit.paper.abstract, width=100, initial_indent=" " * 7, subsequent_indent=" " * 7))
+            click.echo()
+
+
+@cli.command()
+@click.argument("question")
+@index_option
+@limit_option
+@click.option("-a", "--abstracts", is_flag=True, help="Show each paper's abstract.")
+@json_option
+@click.pass_context
+def ask(ctx: click.Context, question: str, index_path: Path, limit: int, abstracts: bool, as_json: bool) -> None:
+    """Print the papers nearest to QUESTION: rank, cosine score, date, key and title."""
+    with _open(ctx, index_path, needs_model=True) as search_index:
+        hits = search_index.ask(question, limit)
+    _render_hits(hits, as_json, abstracts)
+
+
+@cli.command()
+@click.argument("paper")
+@index_option
+@limit_option
+@click.option("-a", "--abstracts", is_flag=True, help="Show each paper's abstract.")
+@json_option
+@click.pass_context
+def related(ctx: click.Context, paper: str, index_path: Path, limit: int, abstracts: bool, as_json: bool) -> None:
+    """Print the papers nearest to PAPER, never PAPER itself.
+
+    PAPER is a key, an arXiv id, an exact or unambiguous partial title, or - to read an abstract from stdin.
+    """
+    if paper == "-":
+        text = sys.stdin.read()
+        with _open(ctx, index_path, needs_model=True) as search_index:
+            hits = search_index.related_to_text(text, limit)
+    else:
+        with _open(ctx, index_path) as search_index:
+            source, hits = search_index.related(paper, limit)
+        if not as_json:
+            click.echo(f"Related to {source.key}: {source.title}", err=True)
+    _render_hits(hits, as_json, abstracts)
+
+
+@cli.command()
+@click.argument("paper")
+@index_option
+@json_option
+@click.pass_context
+def show(ctx: click.Context, paper: str, index_path: Path, as_json: bool) -> None:
+    """Print one paper: key, title, dates, digests and abstract. PAPER is a key, an arXiv id or a title."""
+    with _open(ctx, index_path) as search_index:
+        record = search_index.show(paper)
+    if as_json:
+        _print_json(
+            {
+                "key": record.key,
+                "title": record.title,
+                "arxiv_id": record.arxiv_id,
+                "date": record.date,
+                "dates": list(record.dates),
+                "sources": list(record.sources),
+                "abstract": record.abstract,
+            }
+        )
+        return
+    click.echo(f"key       {record.key}")
+    click.echo(f"title     {record.title}")
+    if record.arxiv_id:
+        click.echo(f"arxiv     https://arxiv.org/abs/{record.arxiv_id}")
+    click.echo(f"dates     {', '.join(record.dates) or '-'}")
+    for number, source in enumerate(record.sources):
+        click.echo(f"{'digests' if number == 0 else '':<10}{source}")
+    click.echo()
+    click.echo(textwrap.fill(record.abstract, width=100))
+
+
+def _human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@cli.command()
+@index_option
+@json_option
+@click.pass_context
+def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
+    """Print what the index holds: path, model, papers, digests, date range and size on disk."""
+    with _open(ctx, index_path) as search_index:
+        summary = search_index.info()
+    if as_json:
+        _print_json(summary.to_dict())
+        return
+    per_paper = f" ({_human_size(summary.size_bytes / summary.papers)} per paper)" if summary.papers else ""
+    dates = f"{summary.first_date} to {summary.last_date}" if summary.first_date else "-"
+    click.echo(f"index     {summary.path}")
+    click.echo(f"model     {summary.model} ({summary.dim}-d)")
+    click.echo(f"papers    {summary.papers}")
+    click.echo(f"digests   {summary.digests}")
+    click.echo(f"dates     {dates}")
+    click.echo(f"size      {_human_size(summary.size_bytes)}{per_paper}")
+    click.echo(f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version})")
+    click.echo(f"updated   {summary.updated_at}")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli(prog_name="semsearch")

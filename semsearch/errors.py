@@ -1,0 +1,46 @@
+"""The errors semsearch raises: each carries a one-line message that names the problem and the next step."""
+
+from __future__ import annotations
+
+
+class SemsearchError(Exception):
+    """Base class: the CLI prints ``Error: <message>`` and exits 1."""
+
+
+class DigestError(SemsearchError):
+    """A digest could not be parsed; names the file and (when known) the line."""
+
+    def __init__(self, source: str, line: int | None, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.problem = problem
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {problem}")
+
+
+class IndexMissingError(SemsearchError):
+    """No index exists at the given path."""
+
+
+class IndexCorruptError(SemsearchError):
+    """The index on disk is damaged or was written by an incompatible version."""
+
+
+class ModelMismatchError(SemsearchError):
+    """The index was built with a different embedding model than the one in use."""
+
+
+class PaperNotFoundError(SemsearchError):
+    """A key or title matched no paper, or more than one."""
+
+    def __init__(self, message: str, candidates: list[tuple[str, str]] | None = None) -> None:
+        self.candidates = candidates or []
+        super().__init__(message)
+
+
+class IndexBusyError(SemsearchError):
+    """Another process is writing to the index."""
+
+
+class ModelUnavailableError(SemsearchError):
+    """The bundled embedding model could not be loaded."""

@@ -1,0 +1,611 @@
+"""The library API: build, update and query an index. Owns the commit protocol.
+
+An index is a folder holding `papers.sqlite3` (papers, their vectors, metadata: the source of truth) and one
+FAISS file derived from it. An update embeds first, then in one SQLite transaction stores the papers, writes the
+new FAISS file under a new name and points the metadata at it. A crash before that commit leaves the previous
+database and FAISS file untouched; vectors embedded before the crash are kept aside so the rerun reuses them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.digest import Digest, read_digests
+from semsearch.embed import Embedder
+from semsearch.errors import (
+    IndexCorruptError,
+    IndexMissingError,
+    ModelMismatchError,
+    PaperNotFoundError,
+    SemsearchError,
+)
+from semsearch.keys import normalize_arxiv_id, normalize_title, paper_key
+from semsearch.locking import write_lock
+from semsearch.store import DATABASE_NAME, FORMAT_VERSION, Store, StoredPaper
+from semsearch.vectors import FLAT_FACTORY, VectorIndex
+
+log = logging.getLogger("semsearch")
+
+DEFAULT_INDEX = Path("indexes") / "default"
+VECTOR_FILE_PATTERN = re.compile(r"^vectors-(\d+)\.faiss(\.tmp)?$")
+# Papers embedded between two checkpoints of an interrupted run; the rest is reused on the rerun.
+EMBED_CHECKPOINT = 1024
+
+Progress = Callable[[int], None]
+
+
+def document_text(title: str, abstract: str) -> str:
+    """The text embedded for a paper: its title, then its abstract."""
+    title = title.strip()
+    separator = " " if title.endswith((".", "?", "!", ":")) else ". "
+    return f"{title}{separator}{abstract.strip()}"
+
+
+def content_hash(title: str, abstract: str) -> str:
+    """Identifies a paper's embedded text, so unchanged papers are never embedded twice."""
+    return hashlib.sha256(document_text(title, abstract).encode("utf-8")).hexdigest()
+
+
+# -- results ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    """What an update or rebuild did."""
+
+    added: int
+    updated: int
+    already_present: int
+    papers: int
+    digests: int
+    embedded: int
+    path: str
+
+    def to_dict(self) -> dict:
+        """The `--json` shape."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a paper and its cosine similarity to the question."""
+
+    rank: int
+    score: float
+    paper: StoredPaper
+
+    def to_dict(self, with_abstract: bool = True) -> dict:
+        """The `--json` shape of a hit."""
+        out = {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "key": self.paper.key,
+            "title": self.paper.title,
+            "date": self.paper.date,
+            "dates": list(self.paper.dates),
+            "arxiv_id": self.paper.arxiv_id,
+        }
+        if with_abstract:
+            out["abstract"] = self.paper.abstract
+        return out
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """A summary of an index on disk."""
+
+    path: str
+    model: str
+    dim: int
+    papers: int
+    digests: int
+    first_date: str | None
+    last_date: str | None
+    size_bytes: int
+    format_version: int
+    vector_file: str | None
+    index_factory: str | None
+    updated_at: str | None
+
+    def to_dict(self) -> dict:
+        """The `--json` shape."""
+        return asdict(self)
+
+
+# -- planning an update -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Incoming:
+    """One paper of this command's digests, merged over every file that featured it."""
+
+    title: str
+    abstract: str
+    arxiv_id: str | None
+    title_norm: str
+    appearances: list[tuple[str, str | None]] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.title, self.abstract)
+
+
+def _merge_digests(digests: Sequence[Digest]) -> list[_Incoming]:
+    """One record per distinct paper; a later digest's text wins (it may carry a revised abstract)."""
+    merged: list[_Incoming] = []
+    by_arxiv: dict[str, _Incoming] = {}
+    by_title: dict[str, _Incoming] = {}
+    for digest in digests:
+        source = str(Path(digest.source).resolve())
+        for paper in digest.papers:
+            title_norm = normalize_title(paper.title)
+            record = by_arxiv.get(paper.arxiv_id) if paper.arxiv_id else None
+            if record is None:
+                candidate = by_title.get(title_norm)
+                if candidate is not None and (
+                    paper.arxiv_id is None or candidate.arxiv_id in (None, paper.arxiv_id)
+                ):
+                    record = candidate
+            if record is None:
+                record = _Incoming(paper.title, paper.abstract, paper.arxiv_id, title_norm)
+                merged.append(record)
+            else:
+                record.title, record.abstract = paper.title, paper.abstract
+                record.arxiv_id = record.arxiv_id or paper.arxiv_id
+            if record.arxiv_id:
+                by_arxiv[record.arxiv_id] = record
+            by_title.setdefault(title_norm, record)
+            record.appearances.append((source, paper.date))
+    return merged
+
+
+@dataclass
+class _Plan:
+    new: list[_Incoming] = field(default_factory=list)
+    changed: list[tuple[int, _Incoming]] = field(default_factory=list)
+    unchanged: list[tuple[int, _Incoming]] = field(default_factory=list)
+    learned_arxiv_ids: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _plan(store: Store, incoming: Sequence[_Incoming]) -> _Plan:
+    plan = _Plan()
+    for record in incoming:
+        match = store.find_match(record.arxiv_id, record.title_norm)
+        if match is None:
+            plan.new.append(record)
+            continue
+        paper_id, stored_hash, stored_arxiv = match
+        if record.arxiv_id and not stored_arxiv:
+            plan.learned_arxiv_ids.append((paper_id, record.arxiv_id))
+        if stored_hash == record.content_hash:
+            plan.unchanged.append((paper_id, record))
+        else:
+            plan.changed.append((paper_id, record))
+    return plan
+
+
+# -- the write path ---------------------------------------------------------------------------------------------
+
+
+def update(
+    folder: Path,
+    inputs: Sequence[Path],
+    embedder: Embedder,
+    default_date: dt.date | None = None,
+    progress: Callable[[int], Progress] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+) -> UpdateReport:
+    """Add the papers of these digests to the index at `folder`, embedding only papers it does not hold yet.
+
+    `progress(total)` is called once with the number of papers to embed and returns a per-step callback.
+    """
+    digests = read_digests(list(inputs), default_date=default_date)  # every input parsed before any write
+    incoming = _merge_digests(digests)
+    with write_lock(folder, wait=wait, on_wait=on_wait):
+        store = Store.open(folder, create=True)
+        try:
+            _claim_model(store, embedder)
+            plan = _plan(store, incoming)
+            to_embed = {r.content_hash: r for r in plan.new} | {r.content_hash: r for _, r in plan.changed}
+            vectors, embedded = _embed_with_checkpoints(
+                store,
+                embedder,
+                {h: document_text(r.title, r.abstract) for h, r in to_embed.items()},
+                progress,
+            )
+            vector_index = _current_vector_index(store, folder, embedder.dim) if to_embed else None
+            with store.transaction():
+                _apply_plan(store, plan, vectors, vector_index)
+                if vector_index is not None:
+                    _publish_vectors(store, folder, vector_index, embedder)
+                store.clear_pending_vectors()
+            _remove_stale_vector_files(store, folder)
+            return UpdateReport(
+                added=len(plan.new),
+                updated=len(plan.changed),
+                already_present=len(plan.unchanged),
+                papers=store.paper_count(),
+                digests=len(digests),
+                embedded=embedded,
+                path=str(folder),
+            )
+        finally:
+            store.close()
+
+
+def rebuild(
+    folder: Path,
+    inputs: Sequence[Path],
+    embedder: Embedder,
+    default_date: dt.date | None = None,
+    progress: Callable[[int], Progress] | None = None,
+    reuse_vectors: bool = False,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+) -> UpdateReport:
+    """Re-embed every stored paper (and any papers of `inputs`) with `embedder`, and swap the new index in at once.
+
+    With `reuse_vectors`, the stored vectors are kept and only the FAISS file is rebuilt from them (a repair).
+    """
+    digests = read_digests(list(inputs), default_date=default_date) if inputs else []
+    incoming = _merge_digests(digests)
+    with write_lock(folder, wait=wait, on_wait=on_wait):
+        store = Store.open(folder, create=bool(inputs))
+        try:
+            recorded_model = store.get_meta("model")
+            if reuse_vectors and recorded_model not in (None, embedder.model_id):
+                raise ModelMismatchError(
+                    f"the stored vectors come from {recorded_model}, not {embedder.model_id}; "
+                    "run `semsearch rebuild` without --reuse-vectors to re-embed them"
+                )
+            plan = _plan(store, incoming)
+            texts: dict[str, str] = {}
+            if not reuse_vectors:
+                for _, title, abstract in store.all_texts():
+                    texts[content_hash(title, abstract)] = document_text(title, abstract)
+            for record in [*plan.new, *(r for _, r in plan.changed)]:
+                texts[record.content_hash] = document_text(record.title, record.abstract)
+            vectors, embedded = _embed_with_checkpoints(store, embedder, texts, progress)
+            with store.transaction():
+                _apply_plan(store, plan, vectors, None)
+                if not reuse_vectors:
+                    rows = store.all_texts()
+                    store.set_vectors(
+                        [paper_id for paper_id, _, _ in rows],
+                        np.stack([vectors[content_hash(t, a)] for _, t, a in rows])
+                        if rows
+                        else np.empty((0, embedder.dim), np.float32),
+                    )
+                ids, matrix = store.all_vectors(embedder.dim)
+                vector_index = VectorIndex.build(embedder.dim, ids, matrix)
+                _publish_vectors(store, folder, vector_index, embedder)
+                store.clear_pending_vectors()
+            _remove_stale_vector_files(store, folder)
+            return UpdateReport(
+                added=len(plan.new),
+                updated=len(plan.changed),
+                already_present=len(plan.unchanged),
+                papers=store.paper_count(),
+                digests=len(digests),
+                embedded=embedded,
+                path=str(folder),
+            )
+        finally:
+            store.close()
+
+
+def _claim_model(store: Store, embedder: Embedder) -> None:
+    """Record the model of a new index, or refuse to mix vectors of two models in one index."""
+    recorded = store.get_meta("model")
+    if recorded is None:
+        with store.transaction():
+            store.set_meta("model", embedder.model_id)
+            store.set_meta("dim", str(embedder.dim))
+            store.set_meta("created_at", _now())
+        return
+    _check_model(store, embedder)
+
+
+def _check_model(store: Store, embedder: Embedder) -> None:
+    recorded = store.get_meta("model")
+    recorded_dim = store.get_meta("dim")
+    if recorded != embedder.model_id or recorded_dim != str(embedder.dim):
+        raise ModelMismatchError(
+            f"the index at {store.path.parent} was built with {recorded} ({recorded_dim}-d), but semsearch now "
+            f"embeds with {embedder.model_id} ({embedder.dim}-d); run `semsearch rebuild` to re-embed it"
+        )
+
+
+def _embed_with_checkpoints(
+    store: Store, embedder: Embedder, texts: dict[str, str], progress: Callable[[int], Progress] | None
+) -> tuple[dict[str, np.ndarray], int]:
+    """Vectors for every text and how many were embedded now; reuses those an interrupted run kept."""
+    vectors = store.pending_vectors(texts.keys(), embedder.model_id, embedder.dim)
+    missing = [h for h in texts if h not in vectors]
+    step = progress(len(missing)) if (progress is not None and missing) else None
+    for start in range(0, len(missing), EMBED_CHECKPOINT):
+        chunk = missing[start : start + EMBED_CHECKPOINT]
+        embedded = embedder.embed_documents([texts[h] for h in chunk], progress=step)
+        if embedded.shape != (len(chunk), embedder.dim):
+            raise SemsearchError(f"the embedding model returned vectors of shape {embedded.shape}")
+        with store.transaction():
+            store.save_pending_vectors(embedder.model_id, zip(chunk, embedded))
+        vectors.update(zip(chunk, embedded))
+    return vectors, len(missing)
+
+
+def _apply_plan(
+    store: Store, plan: _Plan, vectors: dict[str, np.ndarray], vector_index: VectorIndex | None
+) -> None:
+    """Write the plan's papers and appearances; mirror vector changes into `vector_index` when given."""
+    for paper_id, arxiv_id in plan.learned_arxiv_ids:
+        if store.id_by_arxiv_id(arxiv_id) is None:
+            store.set_arxiv_id(paper_id, arxiv_id)
+    for record in plan.new:
+        key = paper_key(record.title, record.arxiv_id)
+        suffix = 2
+        while store.key_taken(key):
+            key = f"{paper_key(record.title, record.arxiv_id)}-{suffix}"
+            suffix += 1
+        vector = vectors[record.content_hash]
+        paper_id = store.insert_paper(
+            key, record.title_norm, record.title, record.abstract, record.arxiv_id, record.content_hash, vector
+        )
+        if vector_index is not None:
+            vector_index.add(np.array([paper_id]), vector[None, :])
+        for source, date in record.appearances:
+            store.add_appearance(paper_id, source, date)
+    for paper_id, record in plan.changed:
+        vector = vectors[record.content_hash]
+        store.update_paper_content(paper_id, record.title, record.abstract, record.content_hash, vector)
+        if vector_index is not None:
+            vector_index.remove(np.array([paper_id]))
+            vector_index.add(np.array([paper_id]), vector[None, :])
+    for paper_id, record in [*plan.changed, *plan.unchanged]:
+        for source, date in record.appearances:
+            store.add_appearance(paper_id, source, date)
+
+
+def _current_vector_index(store: Store, folder: Path, dim: int) -> VectorIndex:
+    """The committed FAISS index, or one rebuilt from the stored vectors when the file is missing or damaged."""
+    name = store.get_meta("vector_file")
+    if name is not None:
+        try:
+            vector_index = VectorIndex.load(folder / name, dim)
+            if vector_index.size == store.paper_count():
+                return vector_index
+            log.warning("the vector file %s is out of step with the database; rebuilding it", name)
+        except (IndexCorruptError, OSError) as exc:
+            log.warning("%s; rebuilding it from the stored vectors", exc)
+    ids, matrix = store.all_vectors(dim)
+    return VectorIndex.build(dim, ids, matrix)
+
+
+def _publish_vectors(store: Store, folder: Path, vector_index: VectorIndex, embedder: Embedder) -> None:
+    """Write the FAISS file under a new name and point the metadata at it (inside the caller's transaction)."""
+    generation = int(store.get_meta("generation") or 0) + 1
+    name = f"vectors-{generation:06d}.faiss"
+    vector_index.save(folder / name)
+    store.set_meta("generation", str(generation))
+    store.set_meta("vector_file", name)
+    store.set_meta("vector_count", str(vector_index.size))
+    store.set_meta("index_factory", FLAT_FACTORY)
+    store.set_meta("model", embedder.model_id)
+    store.set_meta("dim", str(embedder.dim))
+    store.set_meta("updated_at", _now())
+
+
+def _remove_stale_vector_files(store: Store, folder: Path) -> None:
+    """Delete FAISS files that no committed state points at (left by older generations or a crash)."""
+    current = store.get_meta("vector_file")
+    for path in folder.iterdir():
+        if VECTOR_FILE_PATTERN.match(path.name) and path.name != current:
+            path.unlink(missing_ok=True)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# -- the read path ----------------------------------------------------------------------------------------------
+
+
+class SearchIndex:
+    """An open index for questions, related papers and lookups."""
+
+    def __init__(self, folder: Path, embedder: Embedder | None = None) -> None:
+        self.folder = folder
+        self._embedder = embedder
+        self._store = Store.open(folder)
+        self.model = self._store.get_meta("model") or ""
+        dim = self._store.get_meta("dim")
+        if dim is None or not self.model:
+            raise IndexMissingError(
+                f"the index at {folder} holds no papers yet; add some with `semsearch update DIGEST_OR_FOLDER`"
+            )
+        self.dim = int(dim)
+        self._vectors: VectorIndex | None = None
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self._store.close()
+
+    def __enter__(self) -> "SearchIndex":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- searching -----------------------------------------------------------------------------------------
+
+    def ask(self, question: str, limit: int = 10) -> list[Hit]:
+        """The papers nearest to a natural-language question."""
+        question = question.strip()
+        if not question:
+            raise SemsearchError('the question is empty; ask something, e.g. semsearch ask "parallel corpora"')
+        embedder = self._require_embedder()
+        return self._hits(embedder.embed_query(question), limit)
+
+    def related(self, reference: str, limit: int = 10) -> tuple[StoredPaper, list[Hit]]:
+        """The papers nearest to a stored paper (named by key, arXiv id or title), never the paper itself."""
+        paper = self.resolve(reference)
+        vector = self._store.vector_of(paper.id, self.dim)
+        return paper, self._hits(vector, limit, exclude=frozenset({paper.id}))
+
+    def related_to_text(self, text: str, limit: int = 10) -> list[Hit]:
+        """The papers nearest to a pasted abstract (a stored paper with exactly that abstract is left out)."""
+        text = " ".join(text.split())
+        if not text:
+            raise SemsearchError("no abstract given; pipe one in, e.g. `pbpaste | semsearch related -`")
+        embedder = self._require_embedder()
+        vector = embedder.embed_documents([text])[0]
+        same = self._store.ids_with_abstract(text)
+        return self._hits(vector, limit, exclude=frozenset(same))
+
+    def _hits(self, vector: np.ndarray, limit: int, exclude: frozenset[int] = frozenset()) -> list[Hit]:
+        if limit <= 0:
+            return []
+        found = self._vector_index().search(vector, limit, exclude=exclude)
+        papers = self._store.papers([paper_id for paper_id, _ in found])
+        hits = []
+        for paper_id, score in found:
+            if paper_id in papers:
+                hits.append(Hit(rank=len(hits) + 1, score=score, paper=papers[paper_id]))
+        return hits
+
+    def _require_embedder(self) -> Embedder:
+        if self._embedder is None:
+            raise SemsearchError("this operation needs an embedding model, but none was given")
+        if self._embedder.model_id != self.model or self._embedder.dim != self.dim:
+            raise ModelMismatchError(
+                f"the index at {self.folder} was built with {self.model} ({self.dim}-d), but semsearch now "
+                f"embeds with {self._embedder.model_id} ({self._embedder.dim}-d); "
+                "run `semsearch rebuild` to re-embed it"
+            )
+        return self._embedder
+
+    def _vector_index(self) -> VectorIndex:
+        if self._vectors is None:
+            self._vectors = self._load_vectors()
+        return self._vectors
+
+    def _load_vectors(self) -> VectorIndex:
+        # A writer deletes the previous FAISS file right after its commit; if that races with this read,
+        # the fresh metadata names the new file, so look again.
+        for _ in range(3):
+            with self._store.snapshot():
+                name = self._store.get_meta("vector_file")
+                count = self._store.paper_count()
+                if name is None:
+                    break
+                path = self.folder / name
+                try:
+                    vector_index = VectorIndex.load(path, self.dim)
+                except IndexCorruptError as exc:
+                    if not path.exists():
+                        continue
+                    log.warning("%s; searching the stored vectors instead (repair: `semsearch rebuild --reuse-vectors`)", exc)
+                    break
+                if vector_index.size == count:
+                    return vector_index
+                log.warning(
+                    "the vector file %s holds %d vectors for %d papers; searching the stored vectors instead "
+                    "(repair: `semsearch rebuild --reuse-vectors`)",
+                    name,
+                    vector_index.size,
+                    count,
+                )
+                break
+        else:
+            log.warning("the vector file is missing; searching the stored vectors instead "
+                        "(repair: `semsearch rebuild --reuse-vectors`)")
+        with self._store.snapshot():
+            ids, matrix = self._store.all_vectors(self.dim)
+        return VectorIndex.build(self.dim, ids, matrix)
+
+    # -- lookups -------------------------------------------------------------------------------------------
+
+    def resolve(self, reference: str) -> StoredPaper:
+        """The one paper a user means by a key, an arXiv id, an exact title or an unambiguous part of one."""
+        reference = reference.strip()
+        if not reference:
+            raise PaperNotFoundError("no paper given; pass a key, an arXiv id or a title")
+        paper_id = self._store.id_by_key(reference)
+        if paper_id is None:
+            arxiv_id = normalize_arxiv_id(reference)
+            if arxiv_id is not None:
+                paper_id = self._store.id_by_arxiv_id(arxiv_id)
+        if paper_id is None:
+            paper_id = self._resolve_title(reference)
+        return self._store.papers([paper_id])[paper_id]
+
+    def _resolve_title(self, reference: str) -> int:
+        wanted = normalize_title(reference)
+        rows = self._store.title_rows()
+        if not wanted:
+            raise PaperNotFoundError(f'"{reference}" names no paper; pass a key, an arXiv id or a title')
+        exact = [row for row in rows if row.title_norm == wanted]
+        if len(exact) == 1:
+            return exact[0].id
+        partial = exact or [row for row in rows if wanted in row.title_norm]
+        if len(partial) == 1:
+            return partial[0].id
+        if partial:
+            partial.sort(key=lambda row: (len(row.title_norm), row.key))
+            raise PaperNotFoundError(
+                f'"{reference}" matches {len(partial)} papers; pass one of these keys instead',
+                [(row.key, row.title) for row in partial[:8]],
+            )
+        raise PaperNotFoundError(
+            f'no paper matches "{reference}"; the closest titles are below (pass a key)',
+            [(row.key, row.title) for row in _closest_titles(wanted, rows)],
+        )
+
+    def show(self, reference: str) -> StoredPaper:
+        """The full record of one paper."""
+        return self.resolve(reference)
+
+    def info(self) -> IndexInfo:
+        """Counts, model, dates and size of the index."""
+        first, last = self._store.date_range()
+        size = sum(path.stat().st_size for path in self.folder.iterdir() if path.is_file())
+        return IndexInfo(
+            path=str(self.folder),
+            model=self.model,
+            dim=self.dim,
+            papers=self._store.paper_count(),
+            digests=self._store.source_count(),
+            first_date=first,
+            last_date=last,
+            size_bytes=size,
+            format_version=FORMAT_VERSION,
+            vector_file=self._store.get_meta("vector_file"),
+            index_factory=self._store.get_meta("index_factory"),
+            updated_at=self._store.get_meta("updated_at"),
+        )
+
+
+def _closest_titles(wanted: str, rows: Sequence, limit: int = 5) -> list:
+    """Titles sharing the most words with what the user typed (cheap enough for 100k titles)."""
+    words = set(wanted.split())
+
+    def overlap(row) -> float:
+        theirs = set(row.title_norm.split())
+        return len(words & theirs) / (len(words | theirs) or 1)
+
+    scored = sorted(((overlap(row), row.key, row) for row in rows), key=lambda t: (-t[0], t[1]))
+    return [row for score, _, row in scored[:limit] if score > 0]
+
+
+def index_exists(folder: Path) -> bool:
+    """Whether `folder` holds an index database."""
+    return (folder / DATABASE_NAME).exists()

@@ -1,0 +1,383 @@
+"""The paper database: the only module with SQL. SQLite is the source of truth for papers and their vectors."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.errors import IndexCorruptError, IndexMissingError
+
+FORMAT_VERSION = 1
+DATABASE_NAME = "papers.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS papers (
+    id           INTEGER PRIMARY KEY,
+    key          TEXT NOT NULL UNIQUE,
+    title_norm   TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    abstract     TEXT NOT NULL,
+    arxiv_id     TEXT UNIQUE,
+    content_hash TEXT NOT NULL,
+    vector       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS papers_title_norm ON papers (title_norm);
+-- One row per (paper, digest file, date): the same paper featured twice keeps both.
+-- An unknown date is stored as '' so the primary key can hold it.
+CREATE TABLE IF NOT EXISTS appearances (
+    paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    source   TEXT NOT NULL,
+    date     TEXT NOT NULL,
+    PRIMARY KEY (paper_id, source, date)
+);
+-- Vectors embedded by an update that has not committed yet, so a rerun after a crash need not embed them again.
+CREATE TABLE IF NOT EXISTS pending_vectors (
+    content_hash TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    vector       BLOB NOT NULL,
+    PRIMARY KEY (content_hash, model)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPaper:
+    """A paper as the index knows it."""
+
+    id: int
+    key: str
+    title: str
+    abstract: str
+    arxiv_id: str | None
+    dates: tuple[str, ...] = field(default=())
+    sources: tuple[str, ...] = field(default=())
+
+    @property
+    def date(self) -> str | None:
+        """The first digest date the paper appeared on (dates with a known year sort first)."""
+        return self.dates[0] if self.dates else None
+
+
+@dataclass(frozen=True)
+class TitleRow:
+    """Just enough of a paper to resolve what a user typed."""
+
+    id: int
+    key: str
+    title: str
+    title_norm: str
+
+
+def vector_to_blob(vector: np.ndarray) -> bytes:
+    """Serialize a vector as little-endian float32."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def blob_to_vector(blob: bytes, dim: int) -> np.ndarray:
+    """Deserialize a vector written by `vector_to_blob`."""
+    vector = np.frombuffer(blob, dtype="<f4")
+    if vector.shape != (dim,):
+        raise IndexCorruptError(f"a stored vector has {vector.size} values instead of {dim}")
+    return vector.astype(np.float32)
+
+
+def _date_sort_key(date: str) -> tuple[int, str]:
+    # Full dates first in calendar order, then month-day dates whose year is unknown.
+    return (1, date) if date.startswith("--") else (0, date)
+
+
+class Store:
+    """An open paper database."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, folder: Path, create: bool = False) -> "Store":
+        """Open the database in `folder`, creating it (and the folder) when `create` is true."""
+        path = folder / DATABASE_NAME
+        if not path.exists():
+            if not create:
+                raise IndexMissingError(
+                    f"no index at {folder}; build one with `semsearch update DIGEST_OR_FOLDER`"
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            # Autocommit mode: every write goes through `transaction()`, which says BEGIN IMMEDIATE itself.
+            connection = sqlite3.connect(path, isolation_level=None, timeout=60.0)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            store = cls(connection, path)
+            if create:
+                with store.transaction():
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+                    connection.execute(
+                        "INSERT OR IGNORE INTO meta (name, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
+                    )
+            store._check_format()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(
+                f"the database {path} is damaged ({exc}); move the index folder aside and rebuild it "
+                "with `semsearch update DIGEST_OR_FOLDER`"
+            ) from exc
+        return store
+
+    def _check_format(self) -> None:
+        has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        version = self.get_meta("format_version") if has_meta else None
+        if version is None:
+            raise IndexCorruptError(f"{self.path} is not a semsearch index (no format version)")
+        if version != str(FORMAT_VERSION):
+            raise IndexCorruptError(
+                f"the index at {self.path.parent} has format version {version}, but this semsearch reads "
+                f"version {FORMAT_VERSION}; upgrade semsearch or rebuild the index in a new folder"
+            )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A consistent read across several queries, even while a writer commits."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    # -- metadata ---------------------------------------------------------------------------------------------
+
+    def get_meta(self, name: str) -> str | None:
+        """One metadata value, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Set one metadata value."""
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    # -- writing papers ---------------------------------------------------------------------------------------
+
+    def find_match(self, arxiv_id: str | None, title_norm: str) -> tuple[int, str, str | None] | None:
+        """The stored paper that is the same as an incoming one: (id, content_hash, arxiv_id), or None.
+
+        An arXiv id decides when both sides have one; otherwise the normalized title does.
+        """
+        if arxiv_id is not None:
+            row = self._db.execute(
+                "SELECT id, content_hash, arxiv_id FROM papers WHERE arxiv_id = ?", (arxiv_id,)
+            ).fetchone()
+            if row:
+                return row[0], row[1], row[2]
+        for row in self._db.execute(
+            "SELECT id, content_hash, arxiv_id FROM papers WHERE title_norm = ? ORDER BY id", (title_norm,)
+        ):
+            if arxiv_id is None or row[2] is None:
+                return row[0], row[1], row[2]
+        return None
+
+    def key_taken(self, key: str) -> bool:
+        """Whether a paper already has this key."""
+        return self._db.execute("SELECT 1 FROM papers WHERE key = ?", (key,)).fetchone() is not None
+
+    def insert_paper(
+        self,
+        key: str,
+        title_norm: str,
+        title: str,
+        abstract: str,
+        arxiv_id: str | None,
+        content_hash: str,
+        vector: np.ndarray,
+    ) -> int:
+        """Store a new paper; returns its integer id (also its FAISS id)."""
+        cursor = self._db.execute(
+            "INSERT INTO papers (key, title_norm, title, abstract, arxiv_id, content_hash, vector) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, title_norm, title, abstract, arxiv_id, content_hash, vector_to_blob(vector)),
+        )
+        return int(cursor.lastrowid)
+
+    def update_paper_content(
+        self, paper_id: int, title: str, abstract: str, content_hash: str, vector: np.ndarray
+    ) -> None:
+        """Replace a paper's text and vector (a revised abstract)."""
+        self._db.execute(
+            "UPDATE papers SET title = ?, abstract = ?, content_hash = ?, vector = ? WHERE id = ?",
+            (title, abstract, content_hash, vector_to_blob(vector), paper_id),
+        )
+
+    def set_arxiv_id(self, paper_id: int, arxiv_id: str) -> None:
+        """Record an arXiv id learned later for a paper first seen without one."""
+        self._db.execute("UPDATE papers SET arxiv_id = ? WHERE id = ?", (arxiv_id, paper_id))
+
+    def add_appearance(self, paper_id: int, source: str, date: str | None) -> bool:
+        """Remember that a digest featured a paper; False when that was already known."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO appearances (paper_id, source, date) VALUES (?, ?, ?)",
+            (paper_id, source, date or ""),
+        )
+        return cursor.rowcount > 0
+
+    def set_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Replace the vectors of many papers (a rebuild)."""
+        self._db.executemany(
+            "UPDATE papers SET vector = ? WHERE id = ?",
+            ((vector_to_blob(vector), int(paper_id)) for paper_id, vector in zip(ids, vectors)),
+        )
+
+    # -- vectors embedded ahead of a commit -------------------------------------------------------------------
+
+    def pending_vectors(self, content_hashes: Iterable[str], model: str, dim: int) -> dict[str, np.ndarray]:
+        """Vectors a crashed or interrupted run already embedded for these texts."""
+        found: dict[str, np.ndarray] = {}
+        hashes = list(content_hashes)
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT content_hash, vector FROM pending_vectors WHERE model = ? AND content_hash IN ({marks})",
+                (model, *chunk),
+            )
+            for content_hash, blob in rows:
+                found[content_hash] = blob_to_vector(blob, dim)
+        return found
+
+    def save_pending_vectors(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Keep freshly embedded vectors so that an interrupted run does not lose the work."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO pending_vectors (content_hash, model, vector) VALUES (?, ?, ?)",
+            ((content_hash, model, vector_to_blob(vector)) for content_hash, vector in items),
+        )
+
+    def clear_pending_vectors(self) -> None:
+        """Forget vectors kept for an interrupted run (after a commit used them)."""
+        self._db.execute("DELETE FROM pending_vectors")
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    def paper_count(self) -> int:
+        """How many papers the index holds."""
+        return int(self._db.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every paper's id and vector, as an int64 array and an (n, dim) float32 matrix."""
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for paper_id, blob in self._db.execute("SELECT id, vector FROM papers ORDER BY id"):
+            ids.append(paper_id)
+            blobs.append(blob)
+        if any(len(blob) != 4 * dim for blob in blobs):
+            raise IndexCorruptError(f"some stored vectors in {self.path} are not {dim}-d")
+        matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(ids), dim)
+        return np.asarray(ids, dtype=np.int64), matrix
+
+    def all_texts(self) -> list[tuple[int, str, str]]:
+        """Every paper's (id, title, abstract), in id order."""
+        return [tuple(row) for row in self._db.execute("SELECT id, title, abstract FROM papers ORDER BY id")]
+
+    def vector_of(self, paper_id: int, dim: int) -> np.ndarray:
+        """One paper's stored vector."""
+        row = self._db.execute("SELECT vector FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        if row is None:
+            raise IndexCorruptError(f"paper id {paper_id} has no stored vector")
+        return blob_to_vector(row[0], dim)
+
+    def papers(self, ids: Sequence[int]) -> dict[int, StoredPaper]:
+        """Full records for the given ids (missing ids are left out)."""
+        result: dict[int, StoredPaper] = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT id, key, title, abstract, arxiv_id FROM papers WHERE id IN ({marks})", chunk
+            ).fetchall()
+            seen: dict[int, tuple[list[str], list[str]]] = {row[0]: ([], []) for row in rows}
+            for paper_id, source, date in self._db.execute(
+                f"SELECT paper_id, source, date FROM appearances WHERE paper_id IN ({marks})", chunk
+            ):
+                dates, sources = seen[paper_id]
+                if date and date not in dates:
+                    dates.append(date)
+                if source not in sources:
+                    sources.append(source)
+            for paper_id, key, title, abstract, arxiv_id in rows:
+                dates, sources = seen[paper_id]
+                result[paper_id] = StoredPaper(
+                    id=paper_id,
+                    key=key,
+                    title=title,
+                    abstract=abstract,
+                    arxiv_id=arxiv_id,
+                    dates=tuple(sorted(dates, key=_date_sort_key)),
+                    sources=tuple(sorted(sources)),
+                )
+        return result
+
+    def id_by_key(self, key: str) -> int | None:
+        """The id of the paper with this key (case-insensitive), or None."""
+        row = self._db.execute("SELECT id FROM papers WHERE key = ? COLLATE NOCASE", (key,)).fetchone()
+        return row[0] if row else None
+
+    def id_by_arxiv_id(self, arxiv_id: str) -> int | None:
+        """The id of the paper with this arXiv id, or None."""
+        row = self._db.execute("SELECT id FROM papers WHERE arxiv_id = ?", (arxiv_id,)).fetchone()
+        return row[0] if row else None
+
+    def id_by_content_hash(self, content_hash: str) -> int | None:
+        """The id of a paper whose embedded text hashes to this value, or None."""
+        row = self._db.execute("SELECT id FROM papers WHERE content_hash = ?", (content_hash,)).fetchone()
+        return row[0] if row else None
+
+    def ids_with_abstract(self, abstract: str) -> list[int]:
+        """Ids of papers whose stored abstract is exactly this text."""
+        return [row[0] for row in self._db.execute("SELECT id FROM papers WHERE abstract = ?", (abstract,))]
+
+    def title_rows(self) -> list[TitleRow]:
+        """Every paper's id, key, title and normalized title (for resolving what a user typed)."""
+        return [TitleRow(*row) for row in self._db.execute("SELECT id, key, title, title_norm FROM papers")]
+
+    def source_count(self) -> int:
+        """How many distinct digest files fed the index."""
+        return int(self._db.execute("SELECT count(DISTINCT source) FROM appearances").fetchone()[0])
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        """The first and last full (year-known) digest dates."""
+        row = self._db.execute(
+            "SELECT min(date), max(date) FROM appearances WHERE date != '' AND date NOT LIKE '--%'"
+        ).fetchone()
+        return row[0], row[1]
+
+    def undated_year_count(self) -> int:
+        """How many appearances have a month and day but no year."""
+        return int(self._db.execute("SELECT count(*) FROM appearances WHERE date LIKE '--%'").fetchone()[0])

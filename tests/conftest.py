@@ -1,0 +1,66 @@
+"""Shared fixtures: the real data folder, the real model (loaded once per session) and the fake embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.fakes import HashingEmbedder
+
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SEED_DIGEST = DATA_DIR / "digests" / "seed" / "daily-papers-may-6.txt"
+HF_DAILY = DATA_DIR / "digests" / "hf_daily"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data beside the project (../shared/data)."""
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"real data folder {DATA_DIR} is absent (it is present for developers and CI)")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def seed_digest(data_dir: Path) -> Path:
+    """The digest the project was specified from."""
+    return SEED_DIGEST
+
+
+@pytest.fixture(scope="session")
+def hf_daily(data_dir: Path) -> Path:
+    """The folder of 274 daily digests with their manifest."""
+    return HF_DAILY
+
+
+@pytest.fixture
+def fake_embedder() -> HashingEmbedder:
+    """A fresh deterministic embedder for storage and CLI logic."""
+    return HashingEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The bundled all-MiniLM-L6-v2, loaded once for the whole session."""
+    from semsearch.embed import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed_query("warm up")
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, seed_digest: Path, real_embedder) -> Path:
+    """An index of the seed digest built once with the real model (tests must not modify it)."""
+    from semsearch import index
+
+    folder = tmp_path_factory.mktemp("seed") / "index"
+    index.update(folder, [seed_digest], real_embedder)
+    return folder
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A click test runner with stdout and stderr kept apart."""
+    return CliRunner()

@@ -1,0 +1,276 @@
+"""Storage and update logic with the fake embedder, on the real digests."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import index
+from semsearch.errors import (
+    DigestError,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMissingError,
+    ModelMismatchError,
+    PaperNotFoundError,
+)
+from semsearch.index import SearchIndex
+from semsearch.locking import write_lock
+from semsearch.store import Store
+from semsearch.vectors import VectorIndex
+from tests.fakes import HashingEmbedder
+
+DIGEST_HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"
+ABSTRACT_A = (
+    "We train a transformer on parallel corpora for low-resource Indian languages and release the data. "
+    "Our models improve translation quality over strong baselines on every benchmark we consider."
+)
+ABSTRACT_B = (
+    "We partition optimizer states, gradients and parameters across data-parallel workers to cut memory. "
+    "This lets us train models with a trillion parameters on current hardware clusters efficiently."
+)
+ABSTRACT_C = (
+    "A graph neural network for traffic forecasting that models road sensors as nodes in a dynamic graph. "
+    "It outperforms recurrent baselines on two public traffic data sets with fewer parameters."
+)
+
+
+def write_digest(path: Path, date_line: str, papers: list[tuple[str, str]]) -> Path:
+    """Write a digest in the seed's layout."""
+    body = "".join(f"{title}\n\n{abstract}\n\n" for title, abstract in papers)
+    path.write_text(DIGEST_HEADER + f"{date_line}\n\n" + body, encoding="utf-8")
+    return path
+
+
+def all_papers(folder: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """key -> (title, dates) for every paper in an index."""
+    store = Store.open(folder)
+    try:
+        ids = [row.id for row in store.title_rows()]
+        return {p.key: (p.title, p.dates) for p in store.papers(ids).values()}
+    finally:
+        store.close()
+
+
+def manifest(hf_daily: Path) -> list[dict]:
+    return [json.loads(line) for line in (hf_daily / "manifest.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_update_seed_then_rerun_adds_nothing(tmp_path, seed_digest, fake_embedder):
+    folder = tmp_path / "idx"
+    first = index.update(folder, [seed_digest], fake_embedder)
+    assert (first.added, first.updated, first.already_present, first.papers) == (63, 0, 0, 63)
+    assert first.embedded == 63
+    again = index.update(folder, [seed_digest], fake_embedder)
+    assert (again.added, again.updated, again.already_present, again.papers, again.embedded) == (0, 0, 63, 63, 0)
+    assert fake_embedder.documents_embedded == 63
+
+
+def test_hf_daily_in_two_halves_equals_all_at_once(tmp_path, hf_daily, fake_embedder):
+    files = sorted((hf_daily / "digests").glob("*.txt"))
+    rows = manifest(hf_daily)
+    expected_total = sum(row["n_papers"] for row in rows)
+    assert len(files) == len(rows) == 274
+
+    at_once = tmp_path / "at_once"
+    report = index.update(at_once, [hf_daily / "digests"], fake_embedder)
+    assert report.added == report.papers == expected_total == 3506
+    assert report.digests == 274
+
+    halves = tmp_path / "halves"
+    first = index.update(halves, files[:137], HashingEmbedder())
+    second = index.update(halves, files[137:], HashingEmbedder())
+    assert first.added + second.added == expected_total
+    assert all_papers(halves) == all_papers(at_once)
+
+    # Each manifest day holds exactly its papers, dated with the day from the file name's year.
+    per_date: dict[str, int] = {}
+    for _, dates in all_papers(at_once).values():
+        assert len(dates) == 1
+        per_date[dates[0]] = per_date.get(dates[0], 0) + 1
+    assert per_date == {row["date"]: row["n_papers"] for row in rows}
+
+    for folder in (at_once, halves):
+        rerun = index.update(folder, [hf_daily / "digests"], HashingEmbedder())
+        assert (rerun.added, rerun.updated, rerun.embedded, rerun.papers) == (0, 0, 0, expected_total)
+
+
+def test_same_paper_in_two_digests_is_one_paper_with_both_dates(tmp_path, fake_embedder):
+    day1 = write_digest(tmp_path / "d_2025-06-10.txt", "Jun 10", [("Shared Paper", ABSTRACT_A), ("Only One", ABSTRACT_B)])
+    day2 = write_digest(tmp_path / "d_2025-06-11.txt", "Jun 11", [("Shared  paper", ABSTRACT_A)])
+    folder = tmp_path / "idx"
+    report = index.update(folder, [day1, day2], fake_embedder)
+    assert (report.added, report.papers) == (2, 2)
+    with SearchIndex(folder) as search_index:
+        paper = search_index.resolve("shared paper")
+        assert paper.dates == ("2025-06-10", "2025-06-11")
+        assert [Path(s).name for s in paper.sources] == ["d_2025-06-10.txt", "d_2025-06-11.txt"]
+        assert paper.date == "2025-06-10"
+
+
+def test_revised_abstract_updates_text_and_vector(tmp_path, fake_embedder):
+    folder = tmp_path / "idx"
+    index.update(folder, [write_digest(tmp_path / "a_2025-01-01.txt", "Jan 1", [("Paper X", ABSTRACT_A)])], fake_embedder)
+    with SearchIndex(folder) as search_index:
+        before = search_index._store.vector_of(search_index.resolve("Paper X").id, fake_embedder.dim)
+    revised = write_digest(tmp_path / "a_2025-01-02.txt", "Jan 2", [("Paper X", ABSTRACT_C)])
+    report = index.update(folder, [revised], fake_embedder)
+    assert (report.added, report.updated, report.papers) == (0, 1, 1)
+    with SearchIndex(folder, fake_embedder) as search_index:
+        paper = search_index.resolve("Paper X")
+        assert paper.abstract == ABSTRACT_C
+        assert paper.dates == ("2025-01-01", "2025-01-02")
+        after = search_index._store.vector_of(paper.id, fake_embedder.dim)
+        assert not np.allclose(before, after)
+        hits = search_index.ask("traffic forecasting graph road sensors", 1)
+        assert hits[0].paper.key == paper.key and hits[0].score == pytest.approx(float(after @ fake_embedder.embed_query("traffic forecasting graph road sensors")), abs=1e-5)
+
+
+def test_a_bad_digest_means_nothing_is_stored(tmp_path, seed_digest, fake_embedder):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(DIGEST_HEADER + "May 7\n\nA Title Without Abstract\n", encoding="utf-8")
+    folder = tmp_path / "idx"
+    with pytest.raises(DigestError) as caught:
+        index.update(folder, [seed_digest, bad], fake_embedder)
+    assert str(bad) in str(caught.value)
+    assert not folder.exists()
+    assert fake_embedder.documents_embedded == 0
+
+
+def test_interrupted_embedding_keeps_old_index_and_rerun_finishes_without_reembedding(tmp_path, hf_daily):
+    files = sorted((hf_daily / "digests").glob("*.txt"))
+    folder = tmp_path / "idx"
+    first = index.update(folder, files[:20], HashingEmbedder())
+
+    crashing = HashingEmbedder()
+    crashing.fail_after = index.EMBED_CHECKPOINT + 100  # dies after one checkpoint was saved
+    with pytest.raises(KeyboardInterrupt):
+        index.update(folder, files, crashing)
+    with SearchIndex(folder, HashingEmbedder()) as search_index:
+        assert search_index.info().papers == first.papers
+        assert len(search_index.ask("language models", 5)) == 5
+
+    resumed = HashingEmbedder()
+    report = index.update(folder, files, resumed)
+    assert report.papers == 3506
+    assert report.added == 3506 - first.papers
+    # Only what the crashed run had not checkpointed is embedded again.
+    assert resumed.documents_embedded == report.added - index.EMBED_CHECKPOINT
+
+
+def test_crash_while_publishing_leaves_previous_index_usable(tmp_path, seed_digest, hf_daily, monkeypatch):
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], HashingEmbedder())
+    real_save = VectorIndex.save
+
+    def save_then_die(self, path):
+        real_save(self, path)  # the new FAISS file is fully written...
+        raise OSError(28, "No space left on device")  # ...and the commit never happens
+
+    monkeypatch.setattr(VectorIndex, "save", save_then_die)
+    with pytest.raises(OSError):
+        index.update(folder, [hf_daily / "digests"], HashingEmbedder())
+    monkeypatch.undo()
+
+    with SearchIndex(folder, HashingEmbedder()) as search_index:
+        assert search_index.info().papers == 63
+        assert search_index.info().vector_file == "vectors-000001.faiss"
+        assert search_index.ask("memory optimizations trillion parameters", 1)[0].paper.title.startswith("ZeRO")
+    report = index.update(folder, [hf_daily / "digests"], HashingEmbedder())
+    assert report.papers == 63 + 3506 and report.embedded == 0  # vectors kept from the failed run
+    assert sorted(p.name for p in folder.glob("vectors-*")) == ["vectors-000002.faiss"]
+
+
+def test_model_mismatch_is_refused_until_rebuild(tmp_path, seed_digest):
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], HashingEmbedder(model_id="test/a"))
+    other = HashingEmbedder(dim=32, model_id="test/b")
+    with pytest.raises(ModelMismatchError, match="semsearch rebuild"):
+        index.update(folder, [seed_digest], other)
+    with SearchIndex(folder, other) as search_index, pytest.raises(ModelMismatchError):
+        search_index.ask("anything")
+    report = index.rebuild(folder, [], other)
+    assert report.papers == 63 and report.embedded == 63
+    with SearchIndex(folder, other) as search_index:
+        assert search_index.info().model == "test/b" and search_index.info().dim == 32
+        assert len(search_index.ask("parallel training", 3)) == 3
+
+
+def test_rebuild_with_new_digests_and_reuse_vectors(tmp_path, seed_digest, fake_embedder):
+    folder = tmp_path / "idx"
+    extra = write_digest(tmp_path / "x_2025-02-02.txt", "Feb 2", [("Traffic Graphs", ABSTRACT_C)])
+    report = index.rebuild(folder, [seed_digest, extra], fake_embedder)
+    assert (report.added, report.papers) == (64, 64)
+    (folder / "vectors-000001.faiss").unlink()
+    repaired = index.rebuild(folder, [], HashingEmbedder(), reuse_vectors=True)
+    assert repaired.embedded == 0 and repaired.papers == 64
+    with pytest.raises(ModelMismatchError):
+        index.rebuild(folder, [], HashingEmbedder(model_id="test/other"), reuse_vectors=True)
+
+
+def test_missing_vector_file_still_answers_from_stored_vectors(tmp_path, seed_digest, fake_embedder, caplog):
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], fake_embedder)
+    for path in folder.glob("vectors-*.faiss"):
+        path.write_bytes(b"not a faiss file")
+    with SearchIndex(folder, fake_embedder) as search_index:
+        hits = search_index.ask("ZeRO memory optimizations", 3)
+    assert hits and "rebuild --reuse-vectors" in caplog.text
+
+
+def test_missing_and_corrupt_index_errors(tmp_path, fake_embedder):
+    with pytest.raises(IndexMissingError, match="semsearch update"):
+        SearchIndex(tmp_path / "nowhere")
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "papers.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(IndexCorruptError):
+        SearchIndex(folder)
+
+
+def test_second_writer_waits_or_fails_fast(tmp_path, seed_digest, fake_embedder):
+    folder = tmp_path / "idx"
+    waited = []
+    with write_lock(folder):
+        with pytest.raises(IndexBusyError, match="another semsearch update"):
+            index.update(folder, [seed_digest], fake_embedder, wait=False)
+    report = index.update(folder, [seed_digest], fake_embedder, on_wait=lambda: waited.append(1))
+    assert report.added == 63 and waited == []
+
+
+def test_related_resolution_and_never_itself(tmp_path, seed_digest, fake_embedder):
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], fake_embedder)
+    with SearchIndex(folder, fake_embedder) as search_index:
+        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        assert search_index.resolve(zero.key).id == zero.id
+        assert search_index.resolve(zero.key.upper()).id == zero.id
+        assert search_index.resolve("toward training trillion").id == zero.id
+        source, hits = search_index.related(zero.key, 62)
+        assert source.id == zero.id
+        assert len(hits) == 62 and zero.id not in {hit.paper.id for hit in hits}
+        assert [hit.rank for hit in hits] == list(range(1, 63))
+        assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+        with pytest.raises(PaperNotFoundError) as ambiguous:
+            search_index.resolve("ZeRO")
+        assert {key for key, _ in ambiguous.value.candidates} >= {zero.key, search_index.resolve("ZeRO-Infinity").key}
+        with pytest.raises(PaperNotFoundError) as unknown:
+            search_index.resolve("memory optimisations for trillion models zzz")
+        assert zero.key in [key for key, _ in unknown.value.candidates]
+        pasted = search_index.related_to_text(zero.abstract, 3)
+        assert zero.id not in {hit.paper.id for hit in pasted}
+
+
+def test_store_rejects_foreign_sqlite_file(tmp_path):
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    connection = sqlite3.connect(folder / "papers.sqlite3")
+    connection.execute("CREATE TABLE something (x)")
+    connection.commit()
+    connection.close()
+    with pytest.raises(IndexCorruptError, match="not a semsearch index"):
+        SearchIndex(folder)
