@@ -107,6 +107,18 @@ def _embedder(ctx: click.Context):
     return SentenceTransformerEmbedder()
 
 
+_MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+def _display_date(date: str | None) -> str:
+    """ISO dates as they are; a month-day date with no known year ("--05-06") as "May 6"."""
+    if not date:
+        return "-"
+    if date.startswith("--") and len(date) == 7:
+        return f"{_MONTH_NAMES[int(date[2:4]) - 1]} {int(date[5:7])}"
+    return date
+
+
 def _print_json(document: Any) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
@@ -247,7 +259,7 @@ def _render_hits(hits, as_json: bool, show_abstracts: bool) -> None:
         return
     key_width = max(len(hit.paper.key) for hit in hits)
     for hit in hits:
-        date = hit.paper.date or "-"
+        date = _display_date(hit.paper.date)
         click.echo(f"{hit.rank:>3}  {hit.score:.3f}  {date:<10}  {hit.paper.key:<{key_width}}  {hit.paper.title}")
         if show_abstracts:
             click.echo(textwrap.fill(hit.paper.abstract, width=100, initial_indent=" " * 7, subsequent_indent=" " * 7))
@@ -318,7 +330,7 @@ def show(ctx: click.Context, paper: str, index_path: Path, as_json: bool) -> Non
     click.echo(f"title     {record.title}")
     if record.arxiv_id:
         click.echo(f"arxiv     https://arxiv.org/abs/{record.arxiv_id}")
-    click.echo(f"dates     {', '.join(record.dates) or '-'}")
+    click.echo(f"dates     {', '.join(_display_date(date) for date in record.dates) or '-'}")
     for number, source in enumerate(record.sources):
         click.echo(f"{'digests' if number == 0 else '':<10}{source}")
     click.echo()
@@ -345,7 +357,13 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
         _print_json(summary.to_dict())
         return
     per_paper = f" ({_human_size(summary.size_bytes / summary.papers)} per paper)" if summary.papers else ""
-    dates = f"{summary.first_date} to {summary.last_date}" if summary.first_date else "-"
+    dates = "-"
+    if summary.first_date:
+        dates = _display_date(summary.first_date)
+        if summary.last_date != summary.first_date:
+            dates += f" to {_display_date(summary.last_date)}"
+        if summary.first_date.startswith("--"):
+            dates += " (year unknown)"
     click.echo(f"index     {summary.path}")
     click.echo(f"model     {summary.model} ({summary.dim}-d)")
     click.echo(f"papers    {summary.papers}")

@@ -74,6 +74,8 @@ class SentenceTransformerEmbedder:
             # Never let a missing file turn into a download attempt: the weights ship in a package.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # Loading a local 90 MB file needs no progress bar, and stderr is for semsearch's own messages.
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             model_dir = self._model_dir or bundled_model_dir()
             try:
                 from sentence_transformers import SentenceTransformer

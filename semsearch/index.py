@@ -229,6 +229,7 @@ def update(
                     _publish_vectors(store, folder, vector_index, embedder)
                 store.clear_pending_vectors()
             _remove_stale_vector_files(store, folder)
+            store.release_free_pages()
             return UpdateReport(
                 added=len(plan.new),
                 updated=len(plan.changed),
@@ -290,6 +291,7 @@ def rebuild(
                 _publish_vectors(store, folder, vector_index, embedder)
                 store.clear_pending_vectors()
             _remove_stale_vector_files(store, folder)
+            store.release_free_pages()
             return UpdateReport(
                 added=len(plan.new),
                 updated=len(plan.changed),

@@ -115,6 +115,9 @@ class Store:
         try:
             # Autocommit mode: every write goes through `transaction()`, which says BEGIN IMMEDIATE itself.
             connection = sqlite3.connect(path, isolation_level=None, timeout=60.0)
+            # Lets `release_free_pages` hand the space of cleared pending vectors back to the file system
+            # (takes effect only on a new database, before its first table).
+            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
@@ -279,6 +282,10 @@ class Store:
             ((content_hash, model, vector_to_blob(vector)) for content_hash, vector in items),
         )
 
+    def release_free_pages(self) -> None:
+        """Shrink the file by the pages that deleted rows left free (outside any transaction)."""
+        self._db.execute("PRAGMA incremental_vacuum")
+
     def clear_pending_vectors(self) -> None:
         """Forget vectors kept for an interrupted run (after a commit used them)."""
         self._db.execute("DELETE FROM pending_vectors")
@@ -372,12 +379,10 @@ class Store:
         return int(self._db.execute("SELECT count(DISTINCT source) FROM appearances").fetchone()[0])
 
     def date_range(self) -> tuple[str | None, str | None]:
-        """The first and last full (year-known) digest dates."""
+        """The first and last digest dates: full dates when any are known, else month-day dates ("--MM-DD")."""
         row = self._db.execute(
             "SELECT min(date), max(date) FROM appearances WHERE date != '' AND date NOT LIKE '--%'"
         ).fetchone()
+        if row[0] is None:
+            row = self._db.execute("SELECT min(date), max(date) FROM appearances WHERE date LIKE '--%'").fetchone()
         return row[0], row[1]
-
-    def undated_year_count(self) -> int:
-        """How many appearances have a month and day but no year."""
-        return int(self._db.execute("SELECT count(*) FROM appearances WHERE date LIKE '--%'").fetchone()[0])
