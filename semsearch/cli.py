@@ -370,7 +370,8 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
     click.echo(f"digests   {summary.digests}")
     click.echo(f"dates     {dates}")
     click.echo(f"size      {_human_size(summary.size_bytes)}{per_paper}")
-    click.echo(f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version})")
+    recent = f"; {summary.unindexed} recent papers searched beside it" if summary.unindexed else ""
+    click.echo(f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version}{recent})")
     click.echo(f"updated   {summary.updated_at}")
 
 

@@ -30,7 +30,7 @@ from semsearch.errors import (
 from semsearch.keys import normalize_arxiv_id, normalize_title, paper_key
 from semsearch.locking import write_lock
 from semsearch.store import DATABASE_NAME, FORMAT_VERSION, Store, StoredPaper
-from semsearch.vectors import FLAT_FACTORY, VectorIndex
+from semsearch.vectors import DEFAULT_NPROBE, FLAT_FACTORY, LayeredIndex, VectorIndex
 
 log = logging.getLogger("semsearch")
 
@@ -38,6 +38,11 @@ DEFAULT_INDEX = Path("indexes") / "default"
 VECTOR_FILE_PATTERN = re.compile(r"^vectors-(\d+)\.faiss(\.tmp)?$")
 # Papers embedded between two checkpoints of an interrupted run; the rest is reused on the rerun.
 EMBED_CHECKPOINT = 1024
+# Papers added or changed since the FAISS file was written are searched from the database; past this many,
+# an update writes a new file (a few thousand vectors read from SQLite cost a cold query a few milliseconds).
+MERGE_THRESHOLD = 2048
+# From this many papers on, the FAISS file is an approximate IVF index (measured in scripts/bench.py).
+APPROXIMATE_FROM = 250_000
 
 Progress = Callable[[int], None]
 
@@ -112,6 +117,7 @@ class IndexInfo:
     size_bytes: int
     format_version: int
     vector_file: str | None
+    unindexed: int
     index_factory: str | None
     updated_at: str | None
 
@@ -222,14 +228,13 @@ def update(
                 {h: document_text(r.title, r.abstract) for h, r in to_embed.items()},
                 progress,
             )
-            vector_index = _current_vector_index(store, folder, embedder.dim) if to_embed else None
             with store.transaction():
-                _apply_plan(store, plan, vectors, vector_index)
-                if vector_index is not None:
-                    _publish_vectors(store, folder, vector_index, embedder)
+                _apply_plan(store, plan, vectors)
+                if _needs_merge(store, folder):
+                    _merge_vector_file(store, folder, embedder)
+                store.set_meta("updated_at", _now())
                 store.clear_pending_vectors()
-            _remove_stale_vector_files(store, folder)
-            store.release_free_pages()
+            _tidy(store, folder)
             return UpdateReport(
                 added=len(plan.new),
                 updated=len(plan.changed),
@@ -277,7 +282,7 @@ def rebuild(
                 texts[record.content_hash] = document_text(record.title, record.abstract)
             vectors, embedded = _embed_with_checkpoints(store, embedder, texts, progress)
             with store.transaction():
-                _apply_plan(store, plan, vectors, None)
+                _apply_plan(store, plan, vectors)
                 if not reuse_vectors:
                     rows = store.all_texts()
                     store.set_vectors(
@@ -286,12 +291,12 @@ def rebuild(
                         if rows
                         else np.empty((0, embedder.dim), np.float32),
                     )
-                ids, matrix = store.all_vectors(embedder.dim)
-                vector_index = VectorIndex.build(embedder.dim, ids, matrix)
-                _publish_vectors(store, folder, vector_index, embedder)
+                store.set_meta("model", embedder.model_id)
+                store.set_meta("dim", str(embedder.dim))
+                _merge_vector_file(store, folder, embedder, from_scratch=True)
+                store.set_meta("updated_at", _now())
                 store.clear_pending_vectors()
-            _remove_stale_vector_files(store, folder)
-            store.release_free_pages()
+            _tidy(store, folder)
             return UpdateReport(
                 added=len(plan.new),
                 updated=len(plan.changed),
@@ -336,19 +341,17 @@ def _embed_with_checkpoints(
     step = progress(len(missing)) if (progress is not None and missing) else None
     for start in range(0, len(missing), EMBED_CHECKPOINT):
         chunk = missing[start : start + EMBED_CHECKPOINT]
-        embedded = embedder.embed_documents([texts[h] for h in chunk], progress=step)
-        if embedded.shape != (len(chunk), embedder.dim):
-            raise SemsearchError(f"the embedding model returned vectors of shape {embedded.shape}")
+        chunk_vectors = embedder.embed_documents([texts[h] for h in chunk], progress=step)
+        if chunk_vectors.shape != (len(chunk), embedder.dim):
+            raise SemsearchError(f"the embedding model returned vectors of shape {chunk_vectors.shape}")
         with store.transaction():
-            store.save_pending_vectors(embedder.model_id, zip(chunk, embedded))
-        vectors.update(zip(chunk, embedded))
+            store.save_pending_vectors(embedder.model_id, zip(chunk, chunk_vectors))
+        vectors.update(zip(chunk, chunk_vectors))
     return vectors, len(missing)
 
 
-def _apply_plan(
-    store: Store, plan: _Plan, vectors: dict[str, np.ndarray], vector_index: VectorIndex | None
-) -> None:
-    """Write the plan's papers and appearances; mirror vector changes into `vector_index` when given."""
+def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> None:
+    """Write the plan's papers, vectors and appearances; new vectors wait in the `unindexed` list."""
     for paper_id, arxiv_id in plan.learned_arxiv_ids:
         if store.id_by_arxiv_id(arxiv_id) is None:
             store.set_arxiv_id(paper_id, arxiv_id)
@@ -358,60 +361,94 @@ def _apply_plan(
         while store.key_taken(key):
             key = f"{paper_key(record.title, record.arxiv_id)}-{suffix}"
             suffix += 1
-        vector = vectors[record.content_hash]
         paper_id = store.insert_paper(
-            key, record.title_norm, record.title, record.abstract, record.arxiv_id, record.content_hash, vector
+            key,
+            record.title_norm,
+            record.title,
+            record.abstract,
+            record.arxiv_id,
+            record.content_hash,
+            vectors[record.content_hash],
         )
-        if vector_index is not None:
-            vector_index.add(np.array([paper_id]), vector[None, :])
+        store.mark_unindexed(paper_id)
         for source, date in record.appearances:
             store.add_appearance(paper_id, source, date)
     for paper_id, record in plan.changed:
         vector = vectors[record.content_hash]
         store.update_paper_content(paper_id, record.title, record.abstract, record.content_hash, vector)
-        if vector_index is not None:
-            vector_index.remove(np.array([paper_id]))
-            vector_index.add(np.array([paper_id]), vector[None, :])
+        store.mark_unindexed(paper_id, superseded=True)
     for paper_id, record in [*plan.changed, *plan.unchanged]:
         for source, date in record.appearances:
             store.add_appearance(paper_id, source, date)
 
 
-def _current_vector_index(store: Store, folder: Path, dim: int) -> VectorIndex:
-    """The committed FAISS index, or one rebuilt from the stored vectors when the file is missing or damaged."""
+def _needs_merge(store: Store, folder: Path) -> bool:
+    """Whether to write a new FAISS file now: the recent layer grew too big, or there is no usable file."""
+    if store.unindexed_count() >= MERGE_THRESHOLD:
+        return True
     name = store.get_meta("vector_file")
-    if name is not None:
-        try:
-            vector_index = VectorIndex.load(folder / name, dim)
-            if vector_index.size == store.paper_count():
-                return vector_index
-            log.warning("the vector file %s is out of step with the database; rebuilding it", name)
-        except (IndexCorruptError, OSError) as exc:
-            log.warning("%s; rebuilding it from the stored vectors", exc)
-    ids, matrix = store.all_vectors(dim)
-    return VectorIndex.build(dim, ids, matrix)
+    return name is None or not (folder / name).is_file()
 
 
-def _publish_vectors(store: Store, folder: Path, vector_index: VectorIndex, embedder: Embedder) -> None:
-    """Write the FAISS file under a new name and point the metadata at it (inside the caller's transaction)."""
+def _merge_vector_file(store: Store, folder: Path, embedder: Embedder, from_scratch: bool = False) -> None:
+    """Write a FAISS file holding every current vector and point the metadata at it (in the caller's transaction).
+
+    Exact indexes are rebuilt from the stored vectors; an approximate one is extended in place (no retraining),
+    and one is trained when the collection first reaches APPROXIMATE_FROM papers or on a rebuild.
+    """
+    dim = embedder.dim
+    paper_count = store.paper_count()
+    base = None if from_scratch else _committed_base(store, folder, dim)
+    if base is not None and base.is_approximate:
+        base.remove(np.fromiter(store.superseded_ids(), dtype=np.int64))
+        base.add(*store.unindexed_vectors(dim))
+        if base.size != paper_count:  # the file and the database disagree: start over rather than guess
+            base = None
+    if base is None or not base.is_approximate:
+        ids, matrix = store.all_vectors(dim)
+        if paper_count >= APPROXIMATE_FROM:
+            base = VectorIndex.train_ivf(dim, ids, matrix)
+        else:
+            base = VectorIndex.build(dim, ids, matrix)
     generation = int(store.get_meta("generation") or 0) + 1
     name = f"vectors-{generation:06d}.faiss"
-    vector_index.save(folder / name)
+    base.save(folder / name)
+    store.clear_unindexed()
     store.set_meta("generation", str(generation))
     store.set_meta("vector_file", name)
-    store.set_meta("vector_count", str(vector_index.size))
-    store.set_meta("index_factory", FLAT_FACTORY)
-    store.set_meta("model", embedder.model_id)
-    store.set_meta("dim", str(embedder.dim))
-    store.set_meta("updated_at", _now())
+    store.set_meta("vector_count", str(base.size))
+    store.set_meta("index_factory", base.factory)
+    store.set_meta("nprobe", str(base.nprobe))
 
 
-def _remove_stale_vector_files(store: Store, folder: Path) -> None:
-    """Delete FAISS files that no committed state points at (left by older generations or a crash)."""
+def _committed_base(store: Store, folder: Path, dim: int) -> VectorIndex | None:
+    """The committed FAISS file, or None when it is missing, unreadable or out of step with the metadata."""
+    name = store.get_meta("vector_file")
+    if name is None:
+        return None
+    try:
+        base = VectorIndex.load(
+            folder / name,
+            dim,
+            store.get_meta("index_factory") or FLAT_FACTORY,
+            int(store.get_meta("nprobe") or DEFAULT_NPROBE),
+        )
+    except (IndexCorruptError, OSError) as exc:
+        log.warning("%s; rebuilding it from the stored vectors", exc)
+        return None
+    if str(base.size) != store.get_meta("vector_count"):
+        log.warning("the vector file %s is out of step with the database; rebuilding it", name)
+        return None
+    return base
+
+
+def _tidy(store: Store, folder: Path) -> None:
+    """After a commit: delete FAISS files no committed state points at, and return freed pages to the disk."""
     current = store.get_meta("vector_file")
     for path in folder.iterdir():
         if VECTOR_FILE_PATTERN.match(path.name) and path.name != current:
             path.unlink(missing_ok=True)
+    store.release_free_pages()
 
 
 def _now() -> str:
@@ -495,44 +532,45 @@ class SearchIndex:
             )
         return self._embedder
 
-    def _vector_index(self) -> VectorIndex:
+    def _vector_index(self) -> LayeredIndex:
         if self._vectors is None:
             self._vectors = self._load_vectors()
         return self._vectors
 
-    def _load_vectors(self) -> VectorIndex:
+    def _load_vectors(self) -> LayeredIndex:
+        """The committed FAISS file plus the recent papers, read in one consistent snapshot."""
         # A writer deletes the previous FAISS file right after its commit; if that races with this read,
         # the fresh metadata names the new file, so look again.
         for _ in range(3):
             with self._store.snapshot():
                 name = self._store.get_meta("vector_file")
-                count = self._store.paper_count()
+                recent = VectorIndex.build(self.dim, *self._store.unindexed_vectors(self.dim))
+                superseded = self._store.superseded_ids()
                 if name is None:
-                    break
+                    return LayeredIndex(None, recent, superseded)
                 path = self.folder / name
                 try:
-                    vector_index = VectorIndex.load(path, self.dim)
+                    base = VectorIndex.load(
+                        path,
+                        self.dim,
+                        self._store.get_meta("index_factory") or FLAT_FACTORY,
+                        int(self._store.get_meta("nprobe") or DEFAULT_NPROBE),
+                    )
                 except IndexCorruptError as exc:
                     if not path.exists():
                         continue
-                    log.warning("%s; searching the stored vectors instead (repair: `semsearch rebuild --reuse-vectors`)", exc)
+                    problem = str(exc)
                     break
-                if vector_index.size == count:
-                    return vector_index
-                log.warning(
-                    "the vector file %s holds %d vectors for %d papers; searching the stored vectors instead "
-                    "(repair: `semsearch rebuild --reuse-vectors`)",
-                    name,
-                    vector_index.size,
-                    count,
-                )
+                if str(base.size) == self._store.get_meta("vector_count"):
+                    return LayeredIndex(base, recent, superseded)
+                problem = f"the vector file {name} holds {base.size} vectors, not the {self._store.get_meta('vector_count')} recorded"
                 break
         else:
-            log.warning("the vector file is missing; searching the stored vectors instead "
-                        "(repair: `semsearch rebuild --reuse-vectors`)")
+            problem = "the vector file is missing"
+        log.warning("%s; searching the stored vectors instead (repair: `semsearch rebuild --reuse-vectors`)", problem)
         with self._store.snapshot():
             ids, matrix = self._store.all_vectors(self.dim)
-        return VectorIndex.build(self.dim, ids, matrix)
+        return LayeredIndex(None, VectorIndex.build(self.dim, ids, matrix), frozenset())
 
     # -- lookups -------------------------------------------------------------------------------------------
 
@@ -591,6 +629,7 @@ class SearchIndex:
             size_bytes=size,
             format_version=FORMAT_VERSION,
             vector_file=self._store.get_meta("vector_file"),
+            unindexed=self._store.unindexed_count(),
             index_factory=self._store.get_meta("index_factory"),
             updated_at=self._store.get_meta("updated_at"),
         )

@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS appearances (
     date     TEXT NOT NULL,
     PRIMARY KEY (paper_id, source, date)
 );
+-- Papers whose current vector is not in the FAISS file yet (added or changed since it was written).
+CREATE TABLE IF NOT EXISTS unindexed (
+    paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE
+);
+-- FAISS entries that must be ignored until the file is rewritten: their paper changed or was removed.
+-- No foreign key: a removed paper's old vector is still in the file.
+CREATE TABLE IF NOT EXISTS superseded (
+    paper_id INTEGER PRIMARY KEY
+);
 -- Vectors embedded by an update that has not committed yet, so a rerun after a crash need not embed them again.
 CREATE TABLE IF NOT EXISTS pending_vectors (
     content_hash TEXT NOT NULL,
@@ -47,6 +56,26 @@ CREATE TABLE IF NOT EXISTS pending_vectors (
     PRIMARY KEY (content_hash, model)
 );
 """
+
+# The BM25 index over title + abstract. External content: it stores only the inverted index and reads the text
+# from `papers`. Triggers keep it in step inside whatever transaction changes `papers`, so no write path can
+# forget it. (Statements, not a script: a trigger body holds semicolons.)
+LEXICAL_TABLE = "papers_fts"
+_LEXICAL_SCHEMA = (
+    """CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, abstract, content='papers', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
+        INSERT INTO papers_fts (rowid, title, abstract) VALUES (new.id, new.title, new.abstract);
+    END""",
+    """CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers BEGIN
+        INSERT INTO papers_fts (papers_fts, rowid, title, abstract) VALUES ('delete', old.id, old.title, old.abstract);
+    END""",
+    """CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract ON papers BEGIN
+        INSERT INTO papers_fts (papers_fts, rowid, title, abstract) VALUES ('delete', old.id, old.title, old.abstract);
+        INSERT INTO papers_fts (rowid, title, abstract) VALUES (new.id, new.title, new.abstract);
+    END""",
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +119,15 @@ def blob_to_vector(blob: bytes, dim: int) -> np.ndarray:
     return vector.astype(np.float32)
 
 
+def _ids_and_matrix(rows: list[tuple[int, bytes]], dim: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(id, blob) rows as an int64 id array and an (n, dim) float32 matrix."""
+    if any(len(blob) != 4 * dim for _, blob in rows):
+        raise IndexCorruptError(f"some stored vectors in {path} are not {dim}-d; run `semsearch rebuild`")
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype="<f4").astype(np.float32).reshape(len(rows), dim)
+    return ids, matrix
+
+
 def _date_sort_key(date: str) -> tuple[int, str]:
     # Full dates first in calendar order, then month-day dates whose year is unknown.
     return (1, date) if date.startswith("--") else (0, date)
@@ -130,6 +168,7 @@ class Store:
                     connection.execute(
                         "INSERT OR IGNORE INTO meta (name, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
                     )
+                    store._ensure_lexical_index()
             store._check_format()
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(
@@ -258,6 +297,34 @@ class Store:
             ((vector_to_blob(vector), int(paper_id)) for paper_id, vector in zip(ids, vectors)),
         )
 
+    # -- papers not yet in the FAISS file -----------------------------------------------------------------------
+
+    def mark_unindexed(self, paper_id: int, superseded: bool = False) -> None:
+        """Record that a paper's vector is not in the FAISS file; `superseded` when the file holds an older one."""
+        self._db.execute("INSERT OR IGNORE INTO unindexed (paper_id) VALUES (?)", (paper_id,))
+        if superseded:
+            self._db.execute("INSERT OR IGNORE INTO superseded (paper_id) VALUES (?)", (paper_id,))
+
+    def unindexed_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of the papers the FAISS file does not hold yet."""
+        rows = self._db.execute(
+            "SELECT p.id, p.vector FROM unindexed u JOIN papers p ON p.id = u.paper_id ORDER BY p.id"
+        ).fetchall()
+        return _ids_and_matrix(rows, dim, self.path)
+
+    def unindexed_count(self) -> int:
+        """How many papers wait to be merged into the FAISS file."""
+        return int(self._db.execute("SELECT count(*) FROM unindexed").fetchone()[0])
+
+    def superseded_ids(self) -> frozenset[int]:
+        """FAISS entries to ignore: papers changed or removed since the file was written."""
+        return frozenset(row[0] for row in self._db.execute("SELECT paper_id FROM superseded"))
+
+    def clear_unindexed(self) -> None:
+        """Forget both lists once a new FAISS file holds every current vector."""
+        self._db.execute("DELETE FROM unindexed")
+        self._db.execute("DELETE FROM superseded")
+
     # -- vectors embedded ahead of a commit -------------------------------------------------------------------
 
     def pending_vectors(self, content_hashes: Iterable[str], model: str, dim: int) -> dict[str, np.ndarray]:
@@ -290,6 +357,46 @@ class Store:
         """Forget vectors kept for an interrupted run (after a commit used them)."""
         self._db.execute("DELETE FROM pending_vectors")
 
+    # -- the lexical (BM25) index ----------------------------------------------------------------------------
+
+    def has_lexical_index(self) -> bool:
+        """Whether the database has its BM25 table (an index created before it had none until its next write)."""
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LEXICAL_TABLE,)
+        ).fetchone()
+        return row is not None
+
+    def _ensure_lexical_index(self) -> None:
+        """Create the BM25 table and its triggers when missing, filled from the stored papers (in a transaction)."""
+        if self.has_lexical_index():
+            return
+        for statement in _LEXICAL_SCHEMA:
+            self._db.execute(statement)
+        self._db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
+
+    def lexical_search(
+        self, match: str, limit: int, weights: tuple[float, float] = (1.0, 1.0)
+    ) -> list[tuple[int, float]]:
+        """Papers matching an FTS5 expression as (id, BM25 score), best first; `weights` scale title and abstract."""
+        # FTS5's bm25() is negative, lower is better; semsearch reports the usual positive BM25 score.
+        rows = self._db.execute(
+            "SELECT rowid, bm25(papers_fts, ?, ?) AS score FROM papers_fts WHERE papers_fts MATCH ? "
+            "ORDER BY score, rowid LIMIT ?",
+            (float(weights[0]), float(weights[1]), match, int(limit)),
+        )
+        return [(int(paper_id), -float(score)) for paper_id, score in rows]
+
+    def lexically_matching(self, ids: Sequence[int], match: str) -> set[int]:
+        """Which of these papers match an FTS5 expression."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? AND rowid IN ({marks})", (match, *ids)
+        )
+        return {int(row[0]) for row in rows}
+
     # -- reading ----------------------------------------------------------------------------------------------
 
     def paper_count(self) -> int:
@@ -298,15 +405,7 @@ class Store:
 
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """Every paper's id and vector, as an int64 array and an (n, dim) float32 matrix."""
-        ids: list[int] = []
-        blobs: list[bytes] = []
-        for paper_id, blob in self._db.execute("SELECT id, vector FROM papers ORDER BY id"):
-            ids.append(paper_id)
-            blobs.append(blob)
-        if any(len(blob) != 4 * dim for blob in blobs):
-            raise IndexCorruptError(f"some stored vectors in {self.path} are not {dim}-d")
-        matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(ids), dim)
-        return np.asarray(ids, dtype=np.int64), matrix
+        return _ids_and_matrix(self._db.execute("SELECT id, vector FROM papers ORDER BY id").fetchall(), dim, self.path)
 
     def all_texts(self) -> list[tuple[int, str, str]]:
         """Every paper's (id, title, abstract), in id order."""

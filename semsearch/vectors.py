@@ -1,11 +1,14 @@
 """The nearest-neighbour index: the only module that imports faiss.
 
 Vectors are unit length, so inner product is cosine similarity. FAISS ids are the database's paper ids.
+Small collections use exact search; past a size chosen by measurement (scripts/bench.py) an inverted-file
+index answers approximately, trained once and then extended without retraining.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,9 @@ from semsearch.errors import IndexCorruptError
 
 # Recorded with the index so a later version can tell which structure a file holds.
 FLAT_FACTORY = "IDMap2,Flat"
+_IVF_FACTORY = re.compile(r"^IVF(\d+),Flat$")
+# Lists probed per query: recall@10 >= 0.95 against exact search at 1M real vectors (scripts/bench.py).
+DEFAULT_NPROBE = 48
 
 
 def _faiss():
@@ -23,15 +29,30 @@ def _faiss():
     return faiss
 
 
-class VectorIndex:
-    """An exact inner-product index over (id, unit vector) pairs."""
+def ivf_list_count(size: int) -> int:
+    """Inverted lists for a collection: about 4 * sqrt(n), a power of two, within [256, 65536]."""
+    target = 4.0 * np.sqrt(max(size, 1))
+    return int(min(65536, max(256, 2 ** round(np.log2(target)))))
 
-    def __init__(self, dim: int, native=None) -> None:
+
+class VectorIndex:
+    """An inner-product index over (id, unit vector) pairs: exact, or approximate (IVF) for large collections."""
+
+    def __init__(self, dim: int, native=None, factory: str = FLAT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> None:
         faiss = _faiss()
         self.dim = dim
+        self.factory = factory
         if native is None:
             native = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._index = native
+        self.nprobe = nprobe
+        if self.is_approximate:
+            faiss.extract_index_ivf(native).nprobe = nprobe
+
+    @property
+    def is_approximate(self) -> bool:
+        """Whether searches trade a little recall for speed."""
+        return self.factory != FLAT_FACTORY
 
     @property
     def size(self) -> int:
@@ -77,22 +98,42 @@ class VectorIndex:
         _fsync_dir(path.parent)
 
     @classmethod
-    def load(cls, path: Path, dim: int) -> "VectorIndex":
-        """Read an index file, checking that it is one of ours with the expected dimension."""
+    def load(cls, path: Path, dim: int, factory: str = FLAT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> "VectorIndex":
+        """Read an index file, checking that it holds the structure and dimension the metadata records."""
         faiss = _faiss()
         try:
             native = faiss.read_index(str(path))
         except RuntimeError as exc:
             # FAISS reports a bad file as C++ text; the caller turns this into a next step.
             raise IndexCorruptError(f"the vector file {path} cannot be read") from exc
-        if native.d != dim or not isinstance(native, faiss.IndexIDMap2):
-            raise IndexCorruptError(f"the vector file {path} does not hold {dim}-d vectors of a semsearch index")
-        return cls(dim, native)
+        expected = faiss.IndexIDMap2 if factory == FLAT_FACTORY else faiss.IndexIVF
+        if native.d != dim or not isinstance(native, expected):
+            raise IndexCorruptError(f"the vector file {path} does not hold the {dim}-d {factory} index it should")
+        return cls(dim, native, factory, nprobe)
 
     @classmethod
     def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray) -> "VectorIndex":
-        """A new index holding the given vectors."""
+        """A new exact index holding the given vectors."""
         index = cls(dim)
+        index.add(ids, vectors)
+        return index
+
+    @classmethod
+    def train_ivf(
+        cls, dim: int, ids: np.ndarray, vectors: np.ndarray, nprobe: int = DEFAULT_NPROBE, seed: int = 1234
+    ) -> "VectorIndex":
+        """A new approximate index: k-means on a sample of the vectors, then every vector added."""
+        faiss = _faiss()
+        lists = ivf_list_count(len(ids))
+        factory = f"IVF{lists},Flat"
+        native = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        # 64 points per centroid trains k-means well; more only costs time. A fixed seed keeps builds reproducible.
+        sample_size = min(len(ids), 64 * lists)
+        rng = np.random.default_rng(seed)
+        sample = vectors[np.sort(rng.choice(len(ids), size=sample_size, replace=False))]
+        native.cp.seed = seed
+        native.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index = cls(dim, native, factory, nprobe)
         index.add(ids, vectors)
         return index
 
@@ -104,3 +145,30 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class LayeredIndex:
+    """The committed FAISS file plus papers added or changed since it was written, searched as one.
+
+    Updates then cost time in proportion to the new papers, not to the index; the layers are merged into a new
+    file once the recent layer grows past a threshold.
+    """
+
+    def __init__(self, base: VectorIndex | None, recent: VectorIndex, superseded: frozenset[int]) -> None:
+        self.base = base
+        self.recent = recent
+        self.superseded = superseded
+
+    @property
+    def size(self) -> int:
+        """How many papers the layers answer for."""
+        base = self.base.size - len(self.superseded) if self.base is not None else 0
+        return base + self.recent.size
+
+    def search(self, query: np.ndarray, limit: int, exclude: frozenset[int] = frozenset()) -> list[tuple[int, float]]:
+        """The `limit` nearest ids over both layers, best first; superseded base entries never appear."""
+        hits = self.recent.search(query, limit, exclude)
+        if self.base is not None:
+            hits += self.base.search(query, limit, exclude | self.superseded)
+        hits.sort(key=lambda hit: -hit[1])
+        return hits[:limit]

@@ -18,7 +18,7 @@ from semsearch.errors import (
     ModelMismatchError,
     PaperNotFoundError,
 )
-from semsearch.index import SearchIndex
+from semsearch.index import SearchIndex, document_text
 from semsearch.locking import write_lock
 from semsearch.store import Store
 from semsearch.vectors import VectorIndex
@@ -274,3 +274,54 @@ def test_store_rejects_foreign_sqlite_file(tmp_path):
     connection.close()
     with pytest.raises(IndexCorruptError, match="not a semsearch index"):
         SearchIndex(folder)
+
+
+def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_digest, fake_embedder):
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], fake_embedder)
+    day = write_digest(
+        tmp_path / "n_2025-03-01.txt",
+        "Mar 1",
+        [("Traffic Graphs", ABSTRACT_C), ("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", ABSTRACT_B)],
+    )
+    report = index.update(folder, [day], fake_embedder)
+    assert (report.added, report.updated) == (1, 1)
+    with SearchIndex(folder, fake_embedder) as search_index:
+        info = search_index.info()
+        assert info.vector_file == "vectors-000001.faiss" and info.unindexed == 2  # no FAISS rewrite
+        hits = search_index.ask("graph neural network traffic forecasting road sensors", 63)
+        ids = [hit.paper.id for hit in hits]
+        assert hits[0].paper.title == "Traffic Graphs" and len(ids) == len(set(ids)) == 63
+        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        query = "partition optimizer states gradients parameters data-parallel workers"
+        (match,) = [hit for hit in search_index.ask(query, 64) if hit.paper.id == zero.id]
+        expected = float(fake_embedder._vector(document_text(zero.title, ABSTRACT_B)) @ fake_embedder.embed_query(query))
+        assert match.score == pytest.approx(expected, abs=1e-5)  # the revised vector, not the superseded one
+
+
+def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, hf_daily, seed_digest, monkeypatch):
+    import faiss
+
+    monkeypatch.setattr(index, "APPROXIMATE_FROM", 1000)
+    monkeypatch.setattr(index, "MERGE_THRESHOLD", 50)
+    folder = tmp_path / "idx"
+    index.update(folder, [hf_daily / "digests"], HashingEmbedder())
+    with SearchIndex(folder) as search_index:
+        first = search_index.info()
+    assert first.index_factory.startswith("IVF") and first.papers == 3506
+    def centroids_of(path: Path) -> np.ndarray:
+        native = faiss.read_index(str(path))  # kept alive: the views below point into it
+        quantizer = faiss.downcast_index(faiss.extract_index_ivf(native).quantizer)
+        return faiss.vector_to_array(quantizer.codes).copy()
+
+    centroids = centroids_of(folder / first.vector_file)
+
+    index.update(folder, [seed_digest], HashingEmbedder())  # 63 new papers: past the threshold, so merged
+    with SearchIndex(folder, HashingEmbedder()) as search_index:
+        second = search_index.info()
+        assert second.vector_file != first.vector_file and second.unindexed == 0
+        assert second.index_factory == first.index_factory
+        hits = search_index.ask("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", 1)
+        assert hits[0].paper.title.startswith("ZeRO")
+    assert faiss.read_index(str(folder / second.vector_file)).ntotal == 3506 + 63
+    assert np.array_equal(centroids_of(folder / second.vector_file), centroids)  # extended, not retrained
