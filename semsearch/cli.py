@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -48,6 +49,11 @@ class SemsearchGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
+        except sqlite3.Error as exc:
+            raise click.ClickException(
+                f"the index database failed ({exc}); free disk space if it is full, "
+                "then run `semsearch check` to see what is wrong"
+            ) from exc
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc} ({exc.filename or 'no file'}); check the path "
                                        "and free disk space, then run the command again") from exc
@@ -102,9 +108,9 @@ def _embedder(ctx: click.Context):
     obj = ctx.obj or {}
     if obj.get("embedder") is not None:
         return obj["embedder"]
-    from semsearch.embed import SentenceTransformerEmbedder
+    from semsearch.embed import embedder_from_spec
 
-    return SentenceTransformerEmbedder()
+    return embedder_from_spec()
 
 
 _MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
@@ -239,6 +245,43 @@ def rebuild(
             on_wait=_waiting,
         )
     _report_update(report, "Rebuilt the index with", as_json)
+
+
+@cli.command()
+@click.argument("papers", nargs=-1, required=True)
+@index_option
+@click.option("--no-wait", is_flag=True, help="Fail at once if another update is writing to the index.")
+@json_option
+def remove(papers, index_path: Path, no_wait: bool, as_json: bool) -> None:
+    """Forget papers, named by key, arXiv id or title; if one is unknown, nothing is removed."""
+    from semsearch import index
+
+    report = index.remove(index_path, papers, wait=not no_wait, on_wait=_waiting)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    click.echo(f"Removed {len(report.removed)} papers ({', '.join(report.removed)}); {report.papers} papers in {report.path}")
+
+
+@cli.command()
+@index_option
+@json_option
+def check(index_path: Path, as_json: bool) -> None:
+    """Check the index for damage without changing it; exits 1 when something needs repair."""
+    from semsearch import index
+
+    report = index.check(index_path)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        if report.ok:
+            click.echo(f"OK: {report.papers} papers in {report.path}")
+    if not report.ok:
+        raise click.ClickException(f"the index at {report.path} needs repair: {len(report.problems)} problem(s) listed above")
 
 
 # -- reading ----------------------------------------------------------------------------------------------------

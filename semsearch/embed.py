@@ -124,3 +124,29 @@ class SentenceTransformerEmbedder:
             [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vectors[0], dtype=np.float32)
+
+
+EMBEDDER_ENVVAR = "SEMSEARCH_EMBEDDER"
+
+
+def embedder_from_spec(spec: str | None = None) -> Embedder:
+    """The bundled model, or the embedder a `module:factory` spec names (from SEMSEARCH_EMBEDDER when not given).
+
+    The spec is how another model plugs in without code changes here, and how tests run real processes with a
+    small deterministic embedder.
+    """
+    spec = spec if spec is not None else os.environ.get(EMBEDDER_ENVVAR, "")
+    if not spec:
+        return SentenceTransformerEmbedder()
+    module_name, _, factory_name = spec.partition(":")
+    try:
+        import importlib
+
+        factory = getattr(importlib.import_module(module_name), factory_name or "embedder")
+        return factory()
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ModelUnavailableError(
+            f"cannot load the embedder {spec!r} named by {EMBEDDER_ENVVAR} ({exc}); "
+            "give it as module:factory, or unset it to use the bundled model"
+        ) from exc
+

@@ -451,6 +451,121 @@ def _tidy(store: Store, folder: Path) -> None:
     store.release_free_pages()
 
 
+@dataclass(frozen=True)
+class RemoveReport:
+    """What `remove` did."""
+
+    removed: list[str]
+    papers: int
+    path: str
+
+    def to_dict(self) -> dict:
+        """The `--json` shape."""
+        return asdict(self)
+
+
+def remove(
+    folder: Path, references: Sequence[str], wait: bool = True, on_wait: Callable[[], None] | None = None
+) -> RemoveReport:
+    """Forget papers named by key, arXiv id or title; all of them or, if one is unknown, none."""
+    with write_lock(folder, wait=wait, on_wait=on_wait):
+        store = Store.open(folder)
+        try:
+            ids = list(dict.fromkeys(resolve_paper_id(store, reference) for reference in references))
+            keys = [paper.key for paper in store.papers(ids).values()]
+            with store.transaction():
+                store.delete_papers(ids)
+                if store.get_meta("model") is not None and len(store.superseded_ids()) >= MERGE_THRESHOLD:
+                    _merge_vector_file(store, folder, _RecordedModel(store))
+                store.set_meta("updated_at", _now())
+            _tidy(store, folder)
+            return RemoveReport(removed=keys, papers=store.paper_count(), path=str(folder))
+        finally:
+            store.close()
+
+
+class _RecordedModel:
+    """The model identity an index records, for writes that embed nothing."""
+
+    def __init__(self, store: Store) -> None:
+        self.model_id = store.get_meta("model") or ""
+        self.dim = int(store.get_meta("dim") or 0)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What `check` found: problems (each with its repair) and notes that need no action."""
+
+    path: str
+    papers: int
+    problems: list[str]
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the index is sound."""
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        """The `--json` shape."""
+        return {**asdict(self), "ok": self.ok}
+
+
+def check(folder: Path) -> CheckReport:
+    """Inspect an index without changing it: database structure, vector file, stored vectors."""
+    store = Store.open(folder)
+    problems: list[str] = []
+    notes: list[str] = []
+    try:
+        problems += [f"database: {line}; move the folder aside and rebuild from your digests" for line in store.quick_check()]
+        model, dim = store.get_meta("model"), int(store.get_meta("dim") or 0)
+        papers = store.paper_count()
+        if model is None:
+            notes.append("the index holds no papers yet")
+            return CheckReport(str(folder), papers, problems, notes)
+        try:
+            ids, matrix = store.all_vectors(dim)
+            norms = np.linalg.norm(matrix, axis=1) if len(ids) else np.ones(0)
+            bad = int(np.count_nonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3)))
+            if bad:
+                problems.append(f"{bad} stored vectors are not unit length; run `semsearch rebuild` to re-embed")
+        except IndexCorruptError as exc:
+            problems.append(f"{exc}")
+        name = store.get_meta("vector_file")
+        if name is None:
+            problems.append("no vector file is recorded; run `semsearch rebuild --reuse-vectors`")
+        else:
+            try:
+                if not (folder / name).is_file():
+                    raise FileNotFoundError(name)
+                base = VectorIndex.load(
+                    folder / name,
+                    dim,
+                    store.get_meta("index_factory") or FLAT_FACTORY,
+                    int(store.get_meta("nprobe") or DEFAULT_NPROBE),
+                )
+                held = set(base.ids().tolist())
+                expected = store.paper_ids() - store.unindexed_ids()
+                missing = expected - held
+                foreign = held - store.paper_ids() - store.superseded_ids()
+                if str(base.size) != store.get_meta("vector_count") or missing or foreign:
+                    problems.append(
+                        f"the vector file {name} is out of step with the database ({len(missing)} papers missing, "
+                        f"{len(foreign)} unknown ids); run `semsearch rebuild --reuse-vectors`"
+                    )
+            except FileNotFoundError:
+                problems.append(f"the vector file {name} is missing; run `semsearch rebuild --reuse-vectors`")
+            except IndexCorruptError as exc:
+                problems.append(f"{exc}; run `semsearch rebuild --reuse-vectors`")
+        if store.unindexed_count():
+            notes.append(f"{store.unindexed_count()} recent papers are searched beside the vector file")
+        if store.pending_count():
+            notes.append(f"{store.pending_count()} vectors from an interrupted update are kept for the next one")
+        return CheckReport(str(folder), papers, problems, notes)
+    finally:
+        store.close()
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -576,39 +691,8 @@ class SearchIndex:
 
     def resolve(self, reference: str) -> StoredPaper:
         """The one paper a user means by a key, an arXiv id, an exact title or an unambiguous part of one."""
-        reference = reference.strip()
-        if not reference:
-            raise PaperNotFoundError("no paper given; pass a key, an arXiv id or a title")
-        paper_id = self._store.id_by_key(reference)
-        if paper_id is None:
-            arxiv_id = normalize_arxiv_id(reference)
-            if arxiv_id is not None:
-                paper_id = self._store.id_by_arxiv_id(arxiv_id)
-        if paper_id is None:
-            paper_id = self._resolve_title(reference)
+        paper_id = resolve_paper_id(self._store, reference)
         return self._store.papers([paper_id])[paper_id]
-
-    def _resolve_title(self, reference: str) -> int:
-        wanted = normalize_title(reference)
-        rows = self._store.title_rows()
-        if not wanted:
-            raise PaperNotFoundError(f'"{reference}" names no paper; pass a key, an arXiv id or a title')
-        exact = [row for row in rows if row.title_norm == wanted]
-        if len(exact) == 1:
-            return exact[0].id
-        partial = exact or [row for row in rows if wanted in row.title_norm]
-        if len(partial) == 1:
-            return partial[0].id
-        if partial:
-            partial.sort(key=lambda row: (len(row.title_norm), row.key))
-            raise PaperNotFoundError(
-                f'"{reference}" matches {len(partial)} papers; pass one of these keys instead',
-                [(row.key, row.title) for row in partial[:8]],
-            )
-        raise PaperNotFoundError(
-            f'no paper matches "{reference}"; the closest titles are below (pass a key)',
-            [(row.key, row.title) for row in _closest_titles(wanted, rows)],
-        )
 
     def show(self, reference: str) -> StoredPaper:
         """The full record of one paper."""
@@ -633,6 +717,42 @@ class SearchIndex:
             index_factory=self._store.get_meta("index_factory"),
             updated_at=self._store.get_meta("updated_at"),
         )
+
+
+def resolve_paper_id(store: Store, reference: str) -> int:
+    """The id of the one paper meant by a key, an arXiv id, an exact title or an unambiguous part of a title."""
+    reference = reference.strip()
+    if not reference:
+        raise PaperNotFoundError("no paper given; pass a key, an arXiv id or a title")
+    paper_id = store.id_by_key(reference)
+    if paper_id is None:
+        arxiv_id = normalize_arxiv_id(reference)
+        if arxiv_id is not None:
+            paper_id = store.id_by_arxiv_id(arxiv_id)
+    return paper_id if paper_id is not None else _resolve_title(store, reference)
+
+
+def _resolve_title(store: Store, reference: str) -> int:
+    wanted = normalize_title(reference)
+    if not wanted:
+        raise PaperNotFoundError(f'"{reference}" names no paper; pass a key, an arXiv id or a title')
+    rows = store.title_rows()
+    exact = [row for row in rows if row.title_norm == wanted]
+    if len(exact) == 1:
+        return exact[0].id
+    partial = exact or [row for row in rows if wanted in row.title_norm]
+    if len(partial) == 1:
+        return partial[0].id
+    if partial:
+        partial.sort(key=lambda row: (len(row.title_norm), row.key))
+        raise PaperNotFoundError(
+            f'"{reference}" matches {len(partial)} papers; pass one of these keys instead',
+            [(row.key, row.title) for row in partial[:8]],
+        )
+    raise PaperNotFoundError(
+        f'no paper matches "{reference}"; the closest titles are below (pass a key)',
+        [(row.key, row.title) for row in _closest_titles(wanted, rows)],
+    )
 
 
 def _closest_titles(wanted: str, rows: Sequence, limit: int = 5) -> list:

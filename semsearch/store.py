@@ -316,6 +316,29 @@ class Store:
         """How many papers wait to be merged into the FAISS file."""
         return int(self._db.execute("SELECT count(*) FROM unindexed").fetchone()[0])
 
+    def unindexed_ids(self) -> frozenset[int]:
+        """Papers whose current vector is not in the FAISS file."""
+        return frozenset(row[0] for row in self._db.execute("SELECT paper_id FROM unindexed"))
+
+    def paper_ids(self) -> frozenset[int]:
+        """Every paper id."""
+        return frozenset(row[0] for row in self._db.execute("SELECT id FROM papers"))
+
+    def delete_papers(self, ids: Iterable[int]) -> None:
+        """Forget papers (their appearances go with them); their FAISS entries become superseded."""
+        for paper_id in ids:
+            self._db.execute("DELETE FROM papers WHERE id = ?", (paper_id,))
+            self._db.execute("INSERT OR IGNORE INTO superseded (paper_id) VALUES (?)", (paper_id,))
+
+    def quick_check(self) -> list[str]:
+        """SQLite's own structural check: an empty list when the file is sound."""
+        rows = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+        return [] if rows == ["ok"] else rows
+
+    def pending_count(self) -> int:
+        """Vectors an interrupted update left for the next run."""
+        return int(self._db.execute("SELECT count(*) FROM pending_vectors").fetchone()[0])
+
     def superseded_ids(self) -> frozenset[int]:
         """FAISS entries to ignore: papers changed or removed since the file was written."""
         return frozenset(row[0] for row in self._db.execute("SELECT paper_id FROM superseded"))

@@ -59,6 +59,19 @@ class VectorIndex:
         """How many vectors the index holds."""
         return int(self._index.ntotal)
 
+    def ids(self) -> np.ndarray:
+        """Every id the index holds (for consistency checks)."""
+        faiss = _faiss()
+        if not self.is_approximate:
+            return faiss.vector_to_array(self._index.id_map).copy()
+        invlists = faiss.extract_index_ivf(self._index).invlists
+        parts = [
+            faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+            for i in range(invlists.nlist)
+            if invlists.list_size(i)
+        ]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under the given ids."""
         if len(ids) == 0:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import re
 from collections.abc import Callable, Sequence
 
@@ -54,3 +56,16 @@ class HashingEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """Embed a question the same way as a document."""
         return self._vector(text)
+
+
+class SlowHashingEmbedder(HashingEmbedder):
+    """The hashing embedder at a model-like pace, so a test can kill a process in the middle of an update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds_per_document = float(os.environ.get("FAKE_EMBED_SECONDS", "0.0005"))
+
+    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed after a pause proportional to the batch."""
+        time.sleep(self.seconds_per_document * len(texts))
+        return super().embed_documents(texts, progress)
