@@ -1,344 +1,233 @@
-"""Parse "Daily Papers" digests: a page header, a date line such as "May 6", then title and abstract paragraphs."""
+"""Find and read digests: digest text, saved HTML pages, e-mails (.eml, .mbox) and JSON/JSONL paper records.
+
+`read_digests` is the entry point: it picks the input files (folders recursively, by content), reads every one of
+them in full before returning (so one bad file means nothing is stored) and reports problems that cost a record but
+not the file as warnings on the returned digests. The formats themselves live in `semsearch.readers`.
+
+Formats ("auto" detects each file from its first 64 KiB, looking inside gzip): "mbox" (a "From " line, then mail
+headers), "eml" (mail headers up to a blank line; also a browser's .mhtml), "html" (markup with HTML tags), "json"
+(an array of records, one record, or an object with a list under "papers"), "jsonl" (one JSON object a line), and
+"text" (the digest layout). In a folder, text files are taken when their extension is .txt, .text or none, or when
+they show the digest layout (a date line, the daily page's header); other files, hidden ones and JSON records
+without titles and abstracts are skipped.
+
+Where a paper comes from: `source` is the path as given, or `PATH#message-N` for the Nth mail of an mbox; `line` is
+the 1-based line of its title (for e-mails, in the decoded text or HTML part), of its record in JSON/JSONL, or the
+record's number for records nested in a JSON object.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import re
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from semsearch.errors import DigestError
-from semsearch.keys import find_arxiv_id, normalize_title
+from semsearch.readers import htmlpage, jsonrecords, mail
+from semsearch.readers.dates import DateContext
+from semsearch.readers.raw import READ_ERRORS, candidate_encodings, file_opener, read_head, read_problem
+from semsearch.readers.records import Digest, DigestPaper, NotADigestError
+from semsearch.readers.sniff import FORMATS, sniff_file
+from semsearch.readers.text import parse_text, read_text
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_DATE_LINE = re.compile(
-    r"(?P<month>[a-z]+)\.?\s+(?P<day>0?[1-9]|[12]\d|3[01])(?:,?\s+(?P<year>\d{4}))?", re.IGNORECASE
-)
-_NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-_HEADER_PHRASES = frozenset(
-    {
-        "new",
-        "get trending papers in your email inbox!",
-        "subscribe",
-        "byak and the research community",
-        "daily papers",
-    }
-)
-# A line that is only a link or an arXiv reference (e.g. under a title copied from a page), never prose.
-_LINK_LINE = re.compile(r"(?:https?://\S+|arxiv:\s*\S+)", re.IGNORECASE)
+__all__ = [
+    "FORMATS",
+    "Digest",
+    "DigestPaper",
+    "find_digest_files",
+    "parse_digest_file",
+    "parse_digest_text",
+    "read_digest_file",
+    "read_digests",
+]
 
-# No real title comes near this length (the longest of 3,569 real ones has 202 characters).
-_TITLE_MAX = 300
-# A lone line shorter than this, not ending in a period, reads as a title rather than an abstract.
-_SHORT_LINE = 200
-_EXPECTED = "expected a date line such as 'May 6' followed by title and abstract paragraphs"
-
-_Line = tuple[int, str]  # (1-based line number, text without trailing whitespace)
-
-
-@dataclass(frozen=True)
-class DigestPaper:
-    """One paper entry of a digest."""
-
-    title: str
-    abstract: str
-    date: str | None
-    source: str
-    line: int
-    arxiv_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Digest:
-    """The papers of one digest file, in file order, with the dates the file gives them."""
-
-    source: str
-    dates: tuple[str, ...]
-    papers: tuple[DigestPaper, ...]
+_Reader = Callable[[Path, str, datetime.date | None], list[Digest]]
+# Past this many files skipped in one folder, the rest are only counted.
+_SKIPS_SHOWN = 10
 
 
 def parse_digest_text(text: str, source: str, default_date: datetime.date | None = None) -> Digest:
     """Parse the text of one digest; `source` names it in errors and supplies a year when it holds YYYY-MM-DD."""
-    if "\x00" in text:
-        raise DigestError(source, None, "this file is not a text digest (it contains binary data)")
-    lines = _split_lines(text)
-    if not any(line for _, line in lines):
-        raise DigestError(source, None, f"the file is empty: {_EXPECTED}")
-    return _Parser(source, default_date).parse(lines)
+    return parse_text(text, source, DateContext(source, default_date))
 
 
-def parse_digest_file(path: Path, default_date: datetime.date | None = None) -> Digest:
-    """Read and parse one digest file (UTF-8 with or without BOM, else cp1252/latin-1)."""
+def parse_digest_file(path: Path, default_date: datetime.date | None = None, format: str | None = None) -> Digest:
+    """Read the one digest a file holds (an mbox of several mails is for `read_digests`)."""
+    digests = read_digest_file(path, default_date, format)
+    if len(digests) != 1:
+        raise DigestError(str(path), None, f"this mbox holds {len(digests)} digests; read it with read_digests")
+    return digests[0]
+
+
+def read_digest_file(
+    path: Path, default_date: datetime.date | None = None, format: str | None = None
+) -> list[Digest]:
+    """The digests of one file: one, or one per usable message of an mbox. `format` overrides detection."""
     source = str(path)
+    chosen = _checked_format(format)
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise DigestError(source, None, f"cannot read this file: {exc.strerror or exc}") from exc
-    return parse_digest_text(_decode(data, source), source, default_date)
+        if chosen is None:
+            sniffed = sniff_file(Path(path))
+            if sniffed.format is None:
+                raise NotADigestError(source, None, sniffed.reason)
+            chosen = sniffed.format
+        return _READERS[chosen](Path(path), source, default_date)
+    except READ_ERRORS as exc:
+        raise DigestError(source, None, read_problem(exc)) from exc
 
 
-def find_digest_files(paths: Sequence[Path]) -> list[Path]:
-    """The digest files the paths name: files as given, folders searched recursively for .txt/.text/no-suffix files."""
-    found: list[Path] = []
+def find_digest_files(paths: Sequence[Path], format: str | None = None) -> list[Path]:
+    """The input files the paths name: files as given, folders searched recursively for files that hold digests."""
+    return [item.path for item in _scan(paths, _checked_format(format)).inputs]
+
+
+def read_digests(
+    paths: Sequence[Path], default_date: datetime.date | None = None, format: str | None = None
+) -> list[Digest]:
+    """Find and read every digest the paths name; raises on the first bad file before returning anything.
+
+    A file found in a folder that turns out to hold no papers (empty, binary, JSON without paper records, a page
+    or mail without a digest) is skipped with a warning, carried by the first digest read from that folder; a
+    folder with nothing usable, and any file named directly that holds no papers, is an error.
+    """
+    chosen = _checked_format(format)
+    scan = _scan(paths, chosen)
+    digests: list[Digest] = []
+    first_from: dict[Path, int] = {}
+    for item in scan.inputs:
+        try:
+            found = read_digest_file(item.path, default_date, chosen or item.format)
+        except NotADigestError as exc:
+            if item.folder is None:
+                raise
+            scan.skipped.setdefault(item.folder, []).append(f"{exc}; skipped")
+            continue
+        if item.folder is not None and found:
+            first_from.setdefault(item.folder, len(digests))
+        digests.extend(found)
+    for folder in scan.folders:
+        warnings = scan.skipped.get(folder, [])
+        if folder not in first_from and any(item.folder == folder for item in scan.inputs):
+            detail = f" ({len(warnings)} skipped; first: {warnings[0]})" if warnings else ""
+            raise DigestError(str(folder), None, f"no digest files in this folder hold any papers{detail}")
+        if warnings and folder in first_from:
+            shown = warnings[:_SKIPS_SHOWN]
+            if len(warnings) > _SKIPS_SHOWN:
+                shown.append(f"{folder}: {len(warnings) - _SKIPS_SHOWN} more files without papers were skipped")
+            index = first_from[folder]
+            digests[index] = dataclasses.replace(digests[index], warnings=tuple(shown) + digests[index].warnings)
+    return digests
+
+
+# -- finding inputs ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Input:
+    path: Path
+    format: str | None  # None: detect when reading
+    folder: Path | None  # the folder argument that found it; None when named directly
+
+
+@dataclass
+class _Scan:
+    inputs: list[_Input] = dataclasses.field(default_factory=list)
+    folders: list[Path] = dataclasses.field(default_factory=list)
+    skipped: dict[Path, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def _checked_format(format: str | None) -> str | None:
+    if format in (None, "auto"):
+        return None
+    if format not in FORMATS:
+        raise ValueError(f"unknown input format {format!r}; expected one of auto, {', '.join(FORMATS)}")
+    return format
+
+
+def _scan(paths: Sequence[Path], format: str | None) -> _Scan:
+    scan = _Scan()
     seen: set[Path] = set()
+
+    def take(item: _Input) -> None:
+        # The same file named twice (directly and through its folder) is read once.
+        identity = item.path.resolve()
+        if identity not in seen:
+            seen.add(identity)
+            scan.inputs.append(item)
+
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            files = sorted(
-                (candidate for candidate in path.rglob("*") if _is_digest_candidate(candidate, path)),
-                key=lambda candidate: candidate.relative_to(path).parts,
-            )
-            if not files:
+            scan.folders.append(path)
+            found = _scan_folder(path, scan.skipped.setdefault(path, []))
+            for item in found:
+                take(item)
+            if not found:
                 raise DigestError(
-                    str(path), None, "no digest files in this folder (expected .txt or .text files, or no extension)"
+                    str(path),
+                    None,
+                    "no digest files in this folder (expected digest text, saved pages, e-mails or JSON records)"
+                    + (f"; skipped {scan.skipped[path][0]}" if scan.skipped[path] else ""),
                 )
         elif path.exists():
-            files = [path]
+            if not _is_regular(path):
+                raise DigestError(str(path), None, "not a regular file (a pipe or device?); save it to a file first")
+            take(_Input(path, format, None))
         else:
             raise DigestError(str(path), None, "no such file or folder")
-        for file in files:
-            # The same file named twice (directly and through its folder) is read once.
-            identity = file.resolve()
-            if identity not in seen:
-                seen.add(identity)
-                found.append(file)
-    return found
+    return scan
 
 
-def read_digests(paths: Sequence[Path], default_date: datetime.date | None = None) -> list[Digest]:
-    """Find and parse every digest the paths name; raises on the first bad file before returning anything."""
-    return [parse_digest_file(file, default_date) for file in find_digest_files(paths)]
+def _scan_folder(root: Path, skipped: list[str]) -> list[_Input]:
+    """The visible files under root that hold (or claim to hold) digests, in path order."""
+    files: list[Path] = []
 
+    def unreadable(exc: OSError) -> None:
+        skipped.append(f"{exc.filename or root}: {read_problem(exc)}; skipped")
 
-# -- helpers ----------------------------------------------------------------------------------------------------
-
-
-def _decode(data: bytes, source: str) -> str:
-    """Text of a file's bytes; NUL bytes mean it is not a digest at all."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
-    if b"\x00" in data:
-        raise DigestError(source, None, "this file is not a text digest (it contains binary data)")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
+    for directory, subdirectories, names in os.walk(root, onerror=unreadable):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        files.extend(Path(directory) / name for name in names if not name.startswith("."))
+    inputs = []
+    for path in sorted(files, key=lambda candidate: candidate.relative_to(root).parts):
+        if not _is_regular(path):
             continue
-    return data.decode("latin-1")
+        try:
+            sniffed = sniff_file(path)
+        except READ_ERRORS as exc:
+            skipped.append(f"{path}: {read_problem(exc)}; skipped")
+            continue
+        if sniffed.wanted and sniffed.format is not None:
+            inputs.append(_Input(path, sniffed.format, root))
+        elif sniffed.warn:
+            skipped.append(f"{path}: {sniffed.reason}; skipped")
+    return inputs
 
 
-def _split_lines(text: str) -> list[_Line]:
-    """Numbered lines; CRLF, lone CR and LF all end a line, as editors count them."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    return [(number, line.rstrip()) for number, line in enumerate(text.split("\n"), start=1)]
-
-
-def _blocks(lines: Sequence[_Line]) -> list[list[_Line]]:
-    """Runs of non-blank lines, each line stripped."""
-    blocks: list[list[_Line]] = []
-    current: list[_Line] = []
-    for number, line in lines:
-        if line.strip():
-            current.append((number, line.strip()))
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
-
-
-def _is_digest_candidate(path: Path, root: Path) -> bool:
-    """A visible regular file under root whose suffix a digest may have."""
-    relative = path.relative_to(root)
-    if any(part.startswith(".") for part in relative.parts):
-        return False
-    return path.suffix.lower() in {".txt", ".text", ""} and path.is_file()
-
-
-def _is_header(text: str) -> bool:
-    return " ".join(text.split()).casefold() in _HEADER_PHRASES
-
-
-def _is_link(text: str) -> bool:
-    return _LINK_LINE.fullmatch(text) is not None
-
-
-def _collapse(lines: Sequence[_Line]) -> str:
-    return " ".join(" ".join(text for _, text in lines).split())
-
-
-def _looks_like_title(block: Sequence[_Line]) -> bool:
-    """One short line that does not end a sentence (titles may end in '?' or '!', rarely in '.')."""
-    return len(block) == 1 and len(block[0][1]) < _SHORT_LINE and not block[0][1].endswith(".")
-
-
-def _looks_like_abstract(block: Sequence[_Line]) -> bool:
-    """Long prose, or prose that ends a sentence."""
-    text = _collapse(block)
-    return len(text) >= _SHORT_LINE or text.endswith(".")
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class _Parser:
-    """One pass over a digest's lines; holds the current date while papers are collected."""
-
-    def __init__(self, source: str, default_date: datetime.date | None) -> None:
-        self.source = source
-        self.default_date = default_date
-        match = _NAME_DATE.search(Path(source).name)
-        self.name_year: int | None = None
-        if match and _valid(*map(int, match.groups())):
-            self.name_year = int(match.group(1))
-        self.dates: list[str] = []
-
-    def parse(self, lines: list[_Line]) -> Digest:
-        first_date = next((i for i, (_, text) in enumerate(lines) if self._date_match(text)), None)
-        if first_date is not None:
-            date: str | None = self._date(*lines[first_date])
-            blocks = _blocks(lines[first_date + 1 :])
-        else:
-            date = self.default_date.isoformat() if self.default_date else None
-            if date:
-                self.dates.append(date)
-            blocks = _blocks(lines)
-            while blocks and all(_is_header(text) for _, text in blocks[0]):
-                blocks.pop(0)
-        papers: list[DigestPaper] = []
-        seen: dict[str, str | None] = {}
-        i = 0
-        while i < len(blocks):
-            block = blocks[i]
-            i += 1
-            # Where a title belongs, a date line starts a new day (a page covering several days); repeated page
-            # headers and stray links that no title claims carry no paper.
-            while block and (self._date_match(block[0][1]) or _is_header(block[0][1]) or _is_link(block[0][1])):
-                if self._date_match(block[0][1]):
-                    date = self._date(*block[0])
-                block = block[1:]
-            if not block:
-                continue
-            paper, i = self._paper(block, blocks, i, date)
-            known = normalize_title(paper.title)
-            if known in seen and (seen[known] is None or paper.arxiv_id in (None, seen[known])):
-                continue  # the same paper twice in one file: the first entry stands
-            seen[known] = paper.arxiv_id
-            papers.append(paper)
-        if not papers:
-            last = max((number for number, text in lines if text.strip()), default=None)
-            raise DigestError(self.source, last, f"no papers found: {_EXPECTED}")
-        return Digest(self.source, tuple(self.dates), tuple(papers))
-
-    def _paper(
-        self, block: list[_Line], blocks: list[list[_Line]], i: int, date: str | None
-    ) -> tuple[DigestPaper, int]:
-        """The paper whose title block is `block`; returns it and the index of the block after it."""
-        line, title = block[0]
-        if len(title) >= _TITLE_MAX:
-            raise DigestError(
-                self.source,
-                line,
-                f"expected a paper title here but found a paragraph of {len(title)} characters; "
-                "is this paragraph missing its title line, or the paper above missing its abstract?",
-            )
-        arxiv_id, rest = _take_links(block[1:])
-        abstract: str | None = None
-        if rest:
-            if _looks_like_abstract(rest):
-                abstract = _collapse(rest)  # the blank line between title and abstract was lost
-            else:
-                title = f"{title} {_collapse(rest)}"  # a title wrapped over several lines
-        title = " ".join(title.split())
-        if abstract is None:
-            while i < len(blocks):
-                found, remaining = _take_links(blocks[i])
-                arxiv_id = arxiv_id or found
-                if remaining:
-                    break
-                i += 1
-            if i >= len(blocks):
-                raise DigestError(
-                    self.source,
-                    line,
-                    f"the title '{_shorten(title)}' has no abstract: the file ends after it; "
-                    "add its abstract paragraph after a blank line, or remove the title",
-                )
-            candidate = remaining
-            followed_by_abstract = i + 1 < len(blocks) and _looks_like_abstract(blocks[i + 1])
-            if self._date_match(candidate[0][1]) or (_looks_like_title(candidate) and followed_by_abstract):
-                raise DigestError(
-                    self.source,
-                    line,
-                    f"the title '{_shorten(title)}' has no abstract: the next paragraph (line {candidate[0][0]}) "
-                    "looks like another title or a date; add the abstract after the title, separated by blank lines",
-                )
-            abstract = _collapse(candidate)
-            i += 1
-        return DigestPaper(title, abstract, date, self.source, line, arxiv_id), i
-
-    def _date_match(self, text: str) -> re.Match[str] | None:
-        match = _DATE_LINE.fullmatch(text.strip())
-        return match if match and match.group("month").lower() in _MONTHS else None
-
-    def _date(self, line: int, text: str) -> str:
-        """The normalized date of a date line, recorded in the digest's dates."""
-        match = self._date_match(text)
-        assert match is not None
-        month, day = _MONTHS[match.group("month").lower()], int(match.group("day"))
-        year = int(match.group("year")) if match.group("year") else self.name_year
-        if year is None and self.default_date is not None:
-            year = self.default_date.year
-        # With no year known, Feb 29 is allowed: some year has it.
-        if not _valid(year if year is not None else 2000, month, day):
-            raise DigestError(
-                self.source, line, f"'{text.strip()}' is not a real date; fix the date line (e.g. 'May 6')"
-            )
-        date = f"{year:04d}-{month:02d}-{day:02d}" if year is not None else f"--{month:02d}-{day:02d}"
-        if date not in self.dates:
-            self.dates.append(date)
-        return date
-
-
-def _take_links(block: Sequence[_Line]) -> tuple[str | None, list[_Line]]:
-    """Strip leading link-only lines; return the first arXiv id they hold and the lines left."""
-    arxiv_id = None
-    index = 0
-    while index < len(block) and _is_link(block[index][1]):
-        arxiv_id = arxiv_id or find_arxiv_id(block[index][1])
-        index += 1
-    return arxiv_id, list(block[index:])
-
-
-def _valid(year: int, month: int, day: int) -> bool:
+def _is_regular(path: Path) -> bool:
     try:
-        datetime.date(year, month, day)
-    except ValueError:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
         return False
-    return True
+
+
+# -- readers ----------------------------------------------------------------------------------------------------
+
+
+def _read_text(path: Path, source: str, default_date: datetime.date | None) -> list[Digest]:
+    opener, _ = file_opener(path)
+    return [read_text(opener, source, DateContext(source, default_date), candidate_encodings(read_head(opener)))]
+
+
+_READERS: dict[str, _Reader] = {
+    "text": _read_text,
+    "html": lambda path, source, default_date: [htmlpage.read_html_file(path, source, default_date)],
+    "eml": lambda path, source, default_date: [mail.read_eml_file(path, source, default_date)],
+    "mbox": mail.read_mbox_file,
+    "json": lambda path, source, default_date: [jsonrecords.read_json_file(path, source, default_date)],
+    "jsonl": lambda path, source, default_date: [jsonrecords.read_jsonl_file(path, source, default_date)],
+}

@@ -9,6 +9,8 @@ import unicodedata
 # Font commands only change how a word looks, so "$\textit{Can}$" must match a plain "Can".
 _TEX_FONT_COMMAND = re.compile(r"\\(?:text|math)[a-z]*|\\(?:emph|boldsymbol|bm)\b")
 
+_ASCII_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
 # Small words carry no identity; dropping them leaves more room in the 32-character slug.
 _STOPWORDS = frozenset("a an the and or of for in on to with via by from at as is are be its into".split())
 
@@ -22,7 +24,7 @@ _OLD_ID = r"(?P<archive>[a-z]+(?:-[a-z]+)?)(?:\.[a-z]{2})?/(?P<old>\d{2}(?:0[1-9
 _ID = rf"(?:{_NEW_ID}|{_OLD_ID})(?:v\d+)?(?![\d])"
 
 _BARE_ID = re.compile(rf"{_ID}", re.IGNORECASE)
-_URL_PREFIX = r"(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/)"
+_URL_PREFIX = r"(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf|html)/|(?:huggingface|hf)\.co/papers/)"
 _MARKED_ID = re.compile(rf"(?:{_URL_PREFIX}|\barxiv:\s*){_ID}", re.IGNORECASE)
 # After an id, a link may go on with ".pdf", a query or a fragment; nothing else may follow in a whole-text match.
 _ID_TAIL = re.compile(r"(?:\.pdf)?/?(?:[?#]\S*)?", re.IGNORECASE)
@@ -35,6 +37,9 @@ def normalize_title(title: str) -> str:
     text = unicodedata.normalize("NFKC", text.casefold())
     # "$" only switches TeX into math mode, so "PanGu-$α$" and "PanGu-α" are one title.
     text = _TEX_FONT_COMMAND.sub(" ", text).replace("$", "")
+    if text.isascii():
+        # The same rule as below, for the common case at regex speed: ASCII letters and digits are the words.
+        return " ".join(_ASCII_SEPARATORS.sub(" ", text).split())
     # Letters and digits of every script (and combining marks NFKC could not compose) are words; all else separates.
     chars = [ch if unicodedata.category(ch)[0] in "LNM" else " " for ch in text]
     return " ".join("".join(chars).split())
@@ -50,7 +55,7 @@ def normalize_arxiv_id(text: str) -> str | None:
 
 
 def find_arxiv_id(text: str) -> str | None:
-    """The first arXiv id in a line, only from arxiv.org or huggingface.co/papers links or an `arXiv:` prefix."""
+    """The first arXiv id in a line, only from arxiv.org or huggingface.co (hf.co) paper links or an `arXiv:` prefix."""
     match = _MARKED_ID.search(text)
     return _canonical(match) if match else None
 

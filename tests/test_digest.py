@@ -18,6 +18,7 @@ from semsearch.digest import (
     read_digests,
 )
 from semsearch.errors import DigestError
+from semsearch.readers.sniff import NO_RECORDS
 
 HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"
 ABSTRACT_A = "We study alpha. " * 20
@@ -118,6 +119,10 @@ def test_read_digests_on_the_hf_daily_folder_skips_manifest_and_notes(hf_daily: 
     digests = read_digests([hf_daily])
     assert [digest.source for digest in digests] == [str(file) for file in files]
     assert sum(len(digest.papers) for digest in digests) == 3506
+    # The manifest is JSONL without papers: skipped, and said so once, on the folder's first digest.
+    warnings = [warning for digest in digests for warning in digest.warnings]
+    assert warnings == [f"{hf_daily / 'manifest.jsonl'}: {NO_RECORDS}; skipped"]
+    assert digests[0].warnings == tuple(warnings)
 
 
 # -- damaged layouts -------------------------------------------------------------------------------------------------
@@ -330,13 +335,15 @@ def test_find_digest_files_walks_folders_sorted_and_skips_hidden(tmp_path: Path)
         _write(root / "sub" / "deeper" / "z.txt"),
         _write(root / "z.txt"),
     ]
+    # Picked by content: a digest saved as Markdown is a digest; notes and a manifest of other records are not.
+    wanted.append(_write(root / "digest.md"))
     _write(root / ".hidden.txt")
     _write(root / ".git" / "x.txt")
-    _write(root / "notes.md")
-    _write(root / "manifest.jsonl")
-    other = _write(tmp_path / "given.md")
+    _write(root / "notes.md", "# Notes\n\nThings to read later.\n")
+    _write(root / "manifest.jsonl", '{"file": "a.txt", "n_papers": 1}\n')
+    other = _write(tmp_path / "given.md", "# Not a digest, but named directly\n")
     found = find_digest_files([root, other, root / "a.txt"])
-    assert found == [root / "a.txt", root / "b.TEXT", root / "c", root / "sub" / "a.txt",
+    assert found == [root / "a.txt", root / "b.TEXT", root / "c", root / "digest.md", root / "sub" / "a.txt",
                      root / "sub" / "deeper" / "z.txt", root / "z.txt", other]
     assert set(wanted) <= set(found)
 
@@ -347,7 +354,7 @@ def test_find_digest_files_errors(tmp_path: Path) -> None:
         find_digest_files([missing])
     assert caught.value.source == str(missing) and caught.value.line is None
     empty = tmp_path / "empty"
-    _write(empty / "readme.md")
+    _write(empty / "readme.md", "# About\n\nThese are my notes.\n")
     with pytest.raises(DigestError, match="no digest files") as caught:
         find_digest_files([empty])
     assert caught.value.source == str(empty)
@@ -365,3 +372,118 @@ def test_read_digests_parses_everything_and_names_the_bad_file(tmp_path: Path) -
     assert digests[0].papers == (
         DigestPaper("A Title", " ".join(ABSTRACT_A.split()), "2020-05-06", str(good), 3, None),
     )
+
+
+# -- what real pages and copy-pastes carry ---------------------------------------------------------------------------
+
+
+def _seed_papers(seed_digest: Path, count: int) -> list[DigestPaper]:
+    return list(parse_digest_file(seed_digest).papers[:count])
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    """Hard-wrap prose the way an e-mail client does."""
+    lines, current = [], ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    return "\n".join(lines + [current])
+
+
+def test_a_copied_daily_page_with_cards_metadata_and_links(seed_digest: Path) -> None:
+    one, two, three, four = _seed_papers(seed_digest, 4)
+    text = (
+        "Hugging Face\nModels\nDatasets\nSpaces\nPapers\n\nDaily Papers\nbyAK and the research community\n\n"
+        "Jun 10, 2025\n\n"
+        f"1. {one.title}\nhttps://huggingface.co/papers/2506.01234\nSubmitted by akhaliq\n"
+        "Ada Lovelace, Alan M. Turing, Grace Hopper\nUpvote\n42\n\n"
+        f"{_wrap(one.abstract)}\n\n"
+        f"2) {two.title}\nPublished on Jun 9, 2025\nAuthors: Donald Knuth, Edsger W. Dijkstra\n\n"
+        f"Abstract\n{two.abstract}\n\nView arXiv page\nView PDF\nAdd to collection\n\n"
+        f"#3 {three.title} (arxiv.org/abs/2506.01236)\n· 7 authors\n\n"
+        "AI-generated summary\n\nA short summary a model wrote about this paper.\n\n"
+        f"Abstract: {three.abstract}\n\n"
+        f"{four.title}\n\nBarbara Liskov and John McCarthy\n\n▲ 12\n\n{four.abstract}\narXiv:2506.01237 [cs.CL]\n"
+    )
+    digest = parse_digest_text(text, "copied.txt")
+    assert [(paper.title, paper.abstract) for paper in digest.papers] == [
+        (paper.title, paper.abstract) for paper in (one, two, three, four)
+    ]
+    assert [paper.arxiv_id for paper in digest.papers] == ["2506.01234", None, "2506.01236", "2506.01237"]
+    assert {paper.date for paper in digest.papers} == {"2025-06-10"} and digest.dates == ("2025-06-10",)
+    lines = text.split("\n")
+    assert [lines[paper.line - 1].startswith(("1.", "2)", "#3", four.title)) for paper in digest.papers] == [True] * 4
+    assert digest.warnings == ()
+
+
+def test_published_on_dates_a_paper_when_the_digest_has_no_date_line(seed_digest: Path) -> None:
+    one, two = _seed_papers(seed_digest, 2)
+    text = f"{one.title}\nPublished on Jun 9\n\n{one.abstract}\n\n{two.title}\n\n{two.abstract}\n"
+    papers = parse_digest_text(text, "hf_daily_2025-06-10.txt").papers
+    assert [paper.date for paper in papers] == ["2025-06-09", None]
+    # A digest's own date (a date line, or --date) says when it was featured, and wins over the publication date.
+    dated = parse_digest_text(text, "x.txt", default_date=datetime.date(2025, 6, 10)).papers
+    assert [paper.date for paper in dated] == ["2025-06-10", "2025-06-10"]
+    bad = parse_digest_text(text.replace("Jun 9", "Feb 30"), "x.txt")
+    assert bad.papers[0].date is None
+    assert bad.warnings == (
+        "x.txt:2: 'Feb 30' is not a real date; fix the date line (e.g. 'May 6'); the date is ignored",
+    )
+
+
+@pytest.mark.parametrize("lead", [True, False])
+def test_link_lines_between_papers_go_with_the_right_paper(seed_digest: Path, lead: bool) -> None:
+    papers = _seed_papers(seed_digest, 3)
+    ids = ["2506.00001", "2506.00002", "2506.00003"]
+    blocks = []
+    for paper, arxiv_id in zip(papers, ids):
+        link = f"https://huggingface.co/papers/{arxiv_id}"
+        blocks += [link, paper.title, paper.abstract] if lead else [paper.title, paper.abstract, link]
+    digest = parse_digest_text("May 6\n\n" + "\n\n".join(blocks) + "\n", "x.txt")
+    assert [paper.arxiv_id for paper in digest.papers] == ids
+    assert [paper.title for paper in digest.papers] == [paper.title for paper in papers]
+
+
+def test_duplicates_in_one_file_are_warnings_naming_both_lines() -> None:
+    text = (
+        f"May 6\n\nFirst\nhttps://arxiv.org/abs/2401.00001\n\n{ABSTRACT_A}\n\n"
+        f"Renamed Later\narXiv:2401.00001\n\n{ABSTRACT_B}\n\n"
+        f"first!\n\n{ABSTRACT_C}\n"
+    )
+    digest = parse_digest_text(text, "x.txt")
+    assert [paper.title for paper in digest.papers] == ["First"]
+    assert digest.warnings == (
+        "x.txt:8: 'Renamed Later' repeats arXiv 2401.00001 of the paper at line 3; the first entry is kept",
+        "x.txt:13: 'first!' repeats the title of the paper at line 3; the first entry is kept",
+    )
+
+
+def test_author_like_titles_are_still_titles() -> None:
+    # Title-case titles with commas or "and" must not be mistaken for author lines.
+    text = (
+        f"May 6\n\nVision Transformers and Language Models:\nA Survey\n\n{ABSTRACT_A}\n\n"
+        f"Segment Anything, Track Everything\n\n{ABSTRACT_B}\n"
+    )
+    titles = [paper.title for paper in parse_digest_text(text, "x.txt").papers]
+    assert titles == ["Vision Transformers and Language Models: A Survey", "Segment Anything, Track Everything"]
+
+
+def test_a_huge_line_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    target = tmp_path / "huge.txt"
+    target.write_bytes(b"May 6\n\nTitle\n\n" + b"x" * (2 << 20) + b"\n")
+    with pytest.raises(DigestError, match="over 1 MiB") as caught:
+        parse_digest_file(target)
+    assert caught.value.source == str(target) and caught.value.line == 5
+
+
+def test_crlf_split_across_read_chunks_counts_one_line_end(tmp_path: Path) -> None:
+    # The reader streams in blocks; a CR at a block's end and its LF in the next must not make an extra line.
+    pad = "x" * 8170  # puts the first abstract's CR at byte 8191, the last of the first 8 KiB block
+    text = f"May 6\r\n\r\nA Title\r\n\r\n{pad}.\r\n\r\nSecond\r\n\r\n{ABSTRACT_B}\r\n"
+    target = tmp_path / "crlf.txt"
+    target.write_bytes(text.encode("utf-8"))
+    papers = parse_digest_file(target).papers
+    assert [paper.line for paper in papers] == [3, 7]

@@ -62,6 +62,12 @@ def test_normalize_title_unicode_forms_are_equal() -> None:
     assert normalize_title("STRASSE") == normalize_title("Straße")
 
 
+def test_normalize_title_ascii_shortcut_agrees_with_the_general_rule() -> None:
+    # ASCII titles take a faster path; a non-ASCII character anywhere sends the same title down the general one.
+    for title in ["GPT-4o: A Report", "  D^2iT -- Dynamic!! ", "$\\textit{Can}$ LLMs_Reason?", "a\tb\nc", "x" * 300]:
+        assert normalize_title(title) == normalize_title(title + " \u2014")  # a dash separates: no new word
+
+
 def test_normalize_title_keeps_different_titles_apart() -> None:
     assert normalize_title("Scaling Laws for LLMs") != normalize_title("Scaling Laws for VLMs")
     assert normalize_title("GPT-4 Report") != normalize_title("GPT-4o Report")
@@ -82,6 +88,7 @@ def test_normalize_title_keeps_different_titles_apart() -> None:
         ("https://arxiv.org/pdf/2306.06189v1.pdf", "2306.06189"),
         ("https://huggingface.co/papers/2306.06189", "2306.06189"),
         ("https://huggingface.co/papers/2306.06189#community", "2306.06189"),
+        ("https://hf.co/papers/2306.06189", "2306.06189"),
         ("1501.0001", "1501.0001"),
         ("hep-th/9901001", "hep-th/9901001"),
         ("cs/0501001v2", "cs/0501001"),
