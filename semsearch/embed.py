@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +13,8 @@ from typing import Protocol
 import numpy as np
 
 from semsearch.errors import ModelUnavailableError
+
+log = logging.getLogger("semsearch")
 
 BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_MODEL_DIM = 384
@@ -59,8 +63,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+CACHE_ENVVAR = "SEMSEARCH_CACHE_DIR"
+QUERY_BACKEND_ENVVAR = "SEMSEARCH_QUERY_BACKEND"
+
+
+def cache_dir() -> Path:
+    """Where semsearch keeps derived files shared by all indexes (SEMSEARCH_CACHE_DIR, else the user cache dir)."""
+    if os.environ.get(CACHE_ENVVAR):
+        return Path(os.environ[CACHE_ENVVAR])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "semsearch"
+
+
+def fast_query_dir() -> Path:
+    """The ONNX export of the bundled model; its name pins the weights it was exported from."""
+    return cache_dir() / "onnx" / f"all-MiniLM-L6-v2-{BUNDLED_WEIGHTS_SHA256[:16]}"
+
+
 class SentenceTransformerEmbedder:
-    """The bundled all-MiniLM-L6-v2, loaded offline through sentence-transformers on first use."""
+    """The bundled all-MiniLM-L6-v2: documents through sentence-transformers, questions through its ONNX export.
+
+    Importing sentence-transformers costs ~5 s, so a one-question process embeds with onnxruntime instead
+    (same fp32 vectors, cosine >= 0.999 in tests/test_fastpath.py). The export is made once, offline, the first
+    time torch is loaded anyway (an update), and kept in the cache folder.
+    """
 
     def __init__(self, model_dir: Path | None = None, batch_size: int = 32) -> None:
         self.model_id = BUNDLED_MODEL_ID
@@ -68,6 +94,48 @@ class SentenceTransformerEmbedder:
         self._model_dir = model_dir
         self._batch_size = batch_size
         self._model = None
+        self._fast = None
+        self._fast_failed = os.environ.get(QUERY_BACKEND_ENVVAR, "").lower() == "torch"
+
+    def _fast_encoder(self):
+        """The onnxruntime encoder when a matching export exists, else None (never a wrong answer)."""
+        if self._fast is not None or self._fast_failed:
+            return self._fast
+        folder = fast_query_dir()
+        try:
+            from semsearch import fastpath
+
+            manifest = json.loads((folder / fastpath.MANIFEST_NAME).read_text(encoding="utf-8"))
+            if manifest.get("source_sha256") != BUNDLED_WEIGHTS_SHA256:
+                raise ModelUnavailableError(f"the export in {folder} comes from other weights")
+            self._fast = fastpath.OnnxQueryEncoder(folder)
+        except (OSError, ValueError, ModelUnavailableError, ImportError) as exc:
+            self._fast_failed = True
+            log.warning(
+                "the fast query model is not ready (%s); answering through torch, which is slower, "
+                "and preparing it for next time",
+                exc.__class__.__name__ if isinstance(exc, OSError) else exc,
+            )
+        return self._fast
+
+    def prepare_fast_queries(self) -> None:
+        """Export the model to ONNX for torch-free questions, unless a matching export exists."""
+        folder = fast_query_dir()
+        try:
+            from semsearch import fastpath
+
+            manifest = json.loads((folder / fastpath.MANIFEST_NAME).read_text(encoding="utf-8"))
+            if manifest.get("source_sha256") == BUNDLED_WEIGHTS_SHA256:
+                return
+        except (OSError, ValueError, ImportError):
+            pass
+        try:
+            from semsearch import fastpath
+
+            folder.mkdir(parents=True, exist_ok=True)
+            fastpath.export_onnx(self._model_dir or bundled_model_dir(), folder, model_id=self.model_id)
+        except Exception as exc:  # noqa: BLE001 - questions still work through torch; say so and go on
+            log.warning("could not prepare the fast query model in %s (%s); questions will use torch", folder, exc)
 
     def _load(self):
         if self._model is None:
@@ -100,6 +168,7 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Embed abstracts in length-sorted chunks (less padding per batch), reporting progress per chunk."""
         model = self._load()
+        self.prepare_fast_queries()  # torch is loaded now, so the one-time export costs only its own seconds
         texts = list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
@@ -118,11 +187,16 @@ class SentenceTransformerEmbedder:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one question with the model's query encoding."""
+        """Embed one question: through onnxruntime when the export is ready, else through torch."""
+        fast = self._fast_encoder()
+        if fast is not None:
+            return fast.embed_query(text)
         model = self._load()
         vectors = model.encode_query(
             [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
+        if os.environ.get(QUERY_BACKEND_ENVVAR, "").lower() != "torch":
+            self.prepare_fast_queries()
         return np.asarray(vectors[0], dtype=np.float32)
 
 
@@ -150,3 +224,13 @@ def embedder_from_spec(spec: str | None = None) -> Embedder:
             "give it as module:factory, or unset it to use the bundled model"
         ) from exc
 
+
+
+def available_document_backends() -> dict[str, Callable[[], object]]:
+    """Document embedders to compare in benchmarks: torch fp32 always, ONNX fp32 when its export exists."""
+    backends: dict[str, Callable[[], object]] = {"torch-fp32": SentenceTransformerEmbedder}
+    if (fast_query_dir() / "fastpath.json").exists():
+        from semsearch import fastpath
+
+        backends["onnx-fp32"] = lambda: fastpath.OnnxQueryEncoder(fast_query_dir())
+    return backends

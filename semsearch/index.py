@@ -13,11 +13,12 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from semsearch import fusion, lexical
 from semsearch.digest import Digest, read_digests
 from semsearch.embed import Embedder
 from semsearch.errors import (
@@ -27,10 +28,14 @@ from semsearch.errors import (
     PaperNotFoundError,
     SemsearchError,
 )
+from semsearch.explain import Why, nearest_sentences, sentences
+from semsearch.filters import PaperFilter, allowed_ids, search_allowed
+from semsearch.fusion import DEFAULT_MODE, MODES, RELATED_MODE, SCORE_KINDS
 from semsearch.keys import normalize_arxiv_id, normalize_title, paper_key
 from semsearch.locking import write_lock
-from semsearch.store import DATABASE_NAME, FORMAT_VERSION, Store, StoredPaper
+from semsearch.store import DATABASE_NAME, FORMAT_VERSION, Store, StoredPaper, passage_bm25
 from semsearch.vectors import DEFAULT_NPROBE, FLAT_FACTORY, LayeredIndex, VectorIndex
+from semsearch.wordvectors import bundled_word_vectors
 
 log = logging.getLogger("semsearch")
 
@@ -73,25 +78,29 @@ class UpdateReport:
     digests: int
     embedded: int
     path: str
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """The `--json` shape."""
-        return asdict(self)
+        return {**asdict(self), "warnings": list(self.warnings)}
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: a paper and its cosine similarity to the question."""
+    """One search result: a paper and its score, whose kind `score_kind` names (cosine, bm25 or fused)."""
 
     rank: int
     score: float
     paper: StoredPaper
+    score_kind: str = "cosine"
+    why: Why | None = None
 
     def to_dict(self, with_abstract: bool = True) -> dict:
         """The `--json` shape of a hit."""
         out = {
             "rank": self.rank,
             "score": round(self.score, 6),
+            "score_kind": self.score_kind,
             "key": self.paper.key,
             "title": self.paper.title,
             "date": self.paper.date,
@@ -100,6 +109,8 @@ class Hit:
         }
         if with_abstract:
             out["abstract"] = self.paper.abstract
+        if self.why is not None:
+            out["why"] = self.why.to_dict()
         return out
 
 
@@ -209,12 +220,15 @@ def update(
     progress: Callable[[int], Progress] | None = None,
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
+    input_format: str | None = None,
 ) -> UpdateReport:
     """Add the papers of these digests to the index at `folder`, embedding only papers it does not hold yet.
 
     `progress(total)` is called once with the number of papers to embed and returns a per-step callback.
     """
-    digests = read_digests(list(inputs), default_date=default_date)  # every input parsed before any write
+    # Every input is parsed before anything is written.
+    digests = read_digests(list(inputs), default_date=default_date, format=input_format)
+    warnings = _log_warnings(digests)
     incoming = _merge_digests(digests)
     with write_lock(folder, wait=wait, on_wait=on_wait):
         store = Store.open(folder, create=True)
@@ -243,6 +257,7 @@ def update(
                 digests=len(digests),
                 embedded=embedded,
                 path=str(folder),
+                warnings=warnings,
             )
         finally:
             store.close()
@@ -257,12 +272,14 @@ def rebuild(
     reuse_vectors: bool = False,
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
+    input_format: str | None = None,
 ) -> UpdateReport:
     """Re-embed every stored paper (and any papers of `inputs`) with `embedder`, and swap the new index in at once.
 
     With `reuse_vectors`, the stored vectors are kept and only the FAISS file is rebuilt from them (a repair).
     """
-    digests = read_digests(list(inputs), default_date=default_date) if inputs else []
+    digests = read_digests(list(inputs), default_date=default_date, format=input_format) if inputs else []
+    warnings = _log_warnings(digests)
     incoming = _merge_digests(digests)
     with write_lock(folder, wait=wait, on_wait=on_wait):
         store = Store.open(folder, create=bool(inputs))
@@ -305,9 +322,18 @@ def rebuild(
                 digests=len(digests),
                 embedded=embedded,
                 path=str(folder),
+                warnings=warnings,
             )
         finally:
             store.close()
+
+
+def _log_warnings(digests: Sequence[Digest]) -> tuple[str, ...]:
+    """Pass the readers' warnings (skipped records or files) to the log, and return them for the report."""
+    warnings = tuple(warning for digest in digests for warning in digest.warnings)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings
 
 
 def _claim_model(store: Store, embedder: Embedder) -> None:
@@ -573,6 +599,11 @@ def _now() -> str:
 # -- the read path ----------------------------------------------------------------------------------------------
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise SemsearchError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+
+
 class SearchIndex:
     """An open index for questions, related papers and lookups."""
 
@@ -601,40 +632,143 @@ class SearchIndex:
 
     # -- searching -----------------------------------------------------------------------------------------
 
-    def ask(self, question: str, limit: int = 10) -> list[Hit]:
-        """The papers nearest to a natural-language question."""
+    def ask(
+        self,
+        question: str,
+        limit: int = 10,
+        *,
+        filters: PaperFilter | None = None,
+        mode: str = DEFAULT_MODE,
+        why: bool = False,
+    ) -> list[Hit]:
+        """The papers nearest to a natural-language question (among those `filters` allows), ranked by `mode`.
+
+        With `why`, each hit carries its abstract sentence nearest to the question and the words it matched.
+        """
         question = question.strip()
         if not question:
             raise SemsearchError('the question is empty; ask something, e.g. semsearch ask "parallel corpora"')
-        embedder = self._require_embedder()
-        return self._hits(embedder.embed_query(question), limit)
+        _check_mode(mode)
+        allowed = self._allowed(filters)
+        vector = self._require_embedder().embed_query(question) if mode != "lexical" else None
+        hits = self._hits_of(self._rank(mode, question, vector, limit, allowed=allowed), SCORE_KINDS[mode])
+        return self._explain(question, hits) if why else hits
 
-    def related(self, reference: str, limit: int = 10) -> tuple[StoredPaper, list[Hit]]:
+    def search(self, question: str, limit: int, mode: str = DEFAULT_MODE) -> list[tuple[int, float]]:
+        """The ranking `ask` gives, as (paper id, score) pairs, without reading the papers (for evaluation)."""
+        _check_mode(mode)
+        question = question.strip()
+        vector = self._require_embedder().embed_query(question) if mode != "lexical" else None
+        return self._rank(mode, question, vector, limit)
+
+    def related(
+        self, reference: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
+    ) -> tuple[StoredPaper, list[Hit]]:
         """The papers nearest to a stored paper (named by key, arXiv id or title), never the paper itself."""
+        _check_mode(mode)
         paper = self.resolve(reference)
         vector = self._store.vector_of(paper.id, self.dim)
-        return paper, self._hits(vector, limit, exclude=frozenset({paper.id}))
+        ranking = self._rank(
+            mode,
+            document_text(paper.title, paper.abstract),
+            vector,
+            limit,
+            exclude=frozenset({paper.id}),
+            allowed=self._allowed(filters),
+        )
+        return paper, self._hits_of(ranking, SCORE_KINDS[mode])
 
-    def related_to_text(self, text: str, limit: int = 10) -> list[Hit]:
+    def related_to_text(
+        self, text: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
+    ) -> list[Hit]:
         """The papers nearest to a pasted abstract (a stored paper with exactly that abstract is left out)."""
+        _check_mode(mode)
         text = " ".join(text.split())
         if not text:
             raise SemsearchError("no abstract given; pipe one in, e.g. `pbpaste | semsearch related -`")
-        embedder = self._require_embedder()
-        vector = embedder.embed_documents([text])[0]
-        same = self._store.ids_with_abstract(text)
-        return self._hits(vector, limit, exclude=frozenset(same))
+        allowed = self._allowed(filters)
+        vector = self._require_embedder().embed_documents([text])[0] if mode != "lexical" else None
+        same = frozenset(self._store.ids_with_abstract(text))
+        return self._hits_of(self._rank(mode, text, vector, limit, exclude=same, allowed=allowed), SCORE_KINDS[mode])
 
-    def _hits(self, vector: np.ndarray, limit: int, exclude: frozenset[int] = frozenset()) -> list[Hit]:
+    def _allowed(self, filters: PaperFilter | None) -> frozenset[int] | None:
+        """The ids a filter lets through, or None for no filter."""
+        return None if filters is None else allowed_ids(self._store, filters)
+
+    def _rank(
+        self,
+        mode: str,
+        text: str,
+        vector: np.ndarray | None,
+        limit: int,
+        exclude: frozenset[int] = frozenset(),
+        allowed: frozenset[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """(paper id, score) pairs, best first: by `vector`, by the words of `text`, or both fused."""
         if limit <= 0:
             return []
-        found = self._vector_index().search(vector, limit, exclude=exclude)
-        papers = self._store.papers([paper_id for paper_id, _ in found])
+        if mode == "dense":
+            return self._dense(vector, limit, exclude, allowed)
+        if mode == "lexical":
+            return self._lexical(text, limit, exclude, allowed)
+        # Fusion needs more than the top `limit` of each list: a paper 30th by cosine and 2nd by BM25 may win.
+        depth = max(limit, fusion.HYBRID_DEPTH)
+        fused = fusion.hybrid(
+            self._dense(vector, depth, exclude, allowed), self._lexical(text, depth, exclude, allowed)
+        )
+        return fused[:limit]
+
+    def _dense(
+        self, vector: np.ndarray, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None
+    ) -> list[tuple[int, float]]:
+        if allowed is None:
+            return self._vector_index().search(vector, limit, exclude=exclude)
+        return search_allowed(self._vector_index(), self._store, self.dim, vector, limit, allowed, exclude)
+
+    def _lexical(
+        self, text: str, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None
+    ) -> list[tuple[int, float]]:
+        self._require_lexical_index()
+        match = lexical.fts_query(lexical.query_terms(text))
+        if match is None:  # only stopwords or punctuation: no word to look up
+            return []
+        return self._store.lexical_search(match, limit, lexical.FIELD_WEIGHTS, exclude, allowed)
+
+    def _require_lexical_index(self) -> None:
+        if not self._store.has_lexical_index():
+            raise IndexCorruptError(
+                f"the index at {self.folder} predates lexical search; run `semsearch update` on any digest "
+                "(even one already indexed) to add it, or pass --mode dense"
+            )
+
+    def _hits_of(self, ranking: Sequence[tuple[int, float]], score_kind: str) -> list[Hit]:
+        papers = self._store.papers([paper_id for paper_id, _ in ranking])
         hits = []
-        for paper_id, score in found:
+        for paper_id, score in ranking:
             if paper_id in papers:
-                hits.append(Hit(rank=len(hits) + 1, score=score, paper=papers[paper_id]))
+                hits.append(Hit(rank=len(hits) + 1, score=score, paper=papers[paper_id], score_kind=score_kind))
         return hits
+
+    def _explain(self, question: str, hits: list[Hit]) -> list[Hit]:
+        """The hits, each with its abstract sentence nearest to the question and the question words it holds."""
+        groups = [sentences(hit.paper.abstract) for hit in hits]
+        flat = [sentence for group in groups for sentence in group]
+        terms = lexical.query_terms(question)
+        # Running the model over the ~100 sentences of ten abstracts takes seconds on two cores; its word vectors
+        # and BM25 take milliseconds and pick nearly as well (README, "Why it matched").
+        word_vectors = bundled_word_vectors()
+        similarities = word_vectors.embed(flat) @ word_vectors.embed([question])[0] if flat else np.empty(0)
+        bm25 = np.asarray(passage_bm25(flat, lexical.fts_query(terms)), dtype=np.float32)
+        nearest = nearest_sentences(groups, similarities, bm25)
+        ids = [hit.paper.id for hit in hits]
+        matched: dict[int, list[str]] = {paper_id: [] for paper_id in ids}
+        if self._store.has_lexical_index():
+            for term in terms:
+                for paper_id in self._store.lexically_matching(ids, lexical.fts_query([term])):
+                    matched[paper_id].append(term)
+        return [
+            replace(hit, why=Why(sentence, tuple(matched[hit.paper.id]))) for hit, sentence in zip(hits, nearest)
+        ]
 
     def _require_embedder(self) -> Embedder:
         if self._embedder is None:

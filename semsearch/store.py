@@ -12,7 +12,8 @@ import numpy as np
 
 from semsearch.errors import IndexCorruptError, IndexMissingError
 
-FORMAT_VERSION = 1
+# 2: recent-papers layer (unindexed/superseded) and the BM25 table.
+FORMAT_VERSION = 2
 DATABASE_NAME = "papers.sqlite3"
 
 _SCHEMA = """
@@ -61,9 +62,11 @@ CREATE TABLE IF NOT EXISTS pending_vectors (
 # from `papers`. Triggers keep it in step inside whatever transaction changes `papers`, so no write path can
 # forget it. (Statements, not a script: a trigger body holds semicolons.)
 LEXICAL_TABLE = "papers_fts"
+# Porter stems over unicode61 words (every script; accents folded), so "optimizing" finds "optimizations".
+_TOKENIZER = "porter unicode61 remove_diacritics 2"
 _LEXICAL_SCHEMA = (
-    """CREATE VIRTUAL TABLE papers_fts USING fts5(
-        title, abstract, content='papers', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    f"""CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, abstract, content='papers', content_rowid='id', tokenize='{_TOKENIZER}'
     )""",
     """CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
         INSERT INTO papers_fts (rowid, title, abstract) VALUES (new.id, new.title, new.abstract);
@@ -155,7 +158,8 @@ class Store:
             connection = sqlite3.connect(path, isolation_level=None, timeout=60.0)
             # Lets `release_free_pages` hand the space of cleared pending vectors back to the file system
             # (takes effect only on a new database, before its first table).
-            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            if create:
+                connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
@@ -168,7 +172,7 @@ class Store:
                     connection.execute(
                         "INSERT OR IGNORE INTO meta (name, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
                     )
-                    store._ensure_lexical_index()
+                    store.ensure_lexical_index()
             store._check_format()
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(
@@ -389,7 +393,7 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def _ensure_lexical_index(self) -> None:
+    def ensure_lexical_index(self) -> None:
         """Create the BM25 table and its triggers when missing, filled from the stored papers (in a transaction)."""
         if self.has_lexical_index():
             return
@@ -398,16 +402,32 @@ class Store:
         self._db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
 
     def lexical_search(
-        self, match: str, limit: int, weights: tuple[float, float] = (1.0, 1.0)
+        self,
+        match: str,
+        limit: int,
+        weights: tuple[float, float] = (1.0, 1.0),
+        exclude: frozenset[int] = frozenset(),
+        allowed: frozenset[int] | None = None,
     ) -> list[tuple[int, float]]:
         """Papers matching an FTS5 expression as (id, BM25 score), best first; `weights` scale title and abstract."""
-        # FTS5's bm25() is negative, lower is better; semsearch reports the usual positive BM25 score.
+        if limit <= 0:
+            return []
+        # FTS5 scores every match before it sorts, so reading on past LIMIT to apply a filter costs little more.
+        cap = -1 if allowed is not None else limit + len(exclude)
         rows = self._db.execute(
             "SELECT rowid, bm25(papers_fts, ?, ?) AS score FROM papers_fts WHERE papers_fts MATCH ? "
             "ORDER BY score, rowid LIMIT ?",
-            (float(weights[0]), float(weights[1]), match, int(limit)),
+            (float(weights[0]), float(weights[1]), match, cap),
         )
-        return [(int(paper_id), -float(score)) for paper_id, score in rows]
+        found: list[tuple[int, float]] = []
+        for paper_id, score in rows:
+            if paper_id in exclude or (allowed is not None and paper_id not in allowed):
+                continue
+            # FTS5's bm25() is negative, lower is better; semsearch reports the usual positive BM25 score.
+            found.append((int(paper_id), -float(score)))
+            if len(found) == limit:
+                break
+        return found
 
     def lexically_matching(self, ids: Sequence[int], match: str) -> set[int]:
         """Which of these papers match an FTS5 expression."""
@@ -508,3 +528,101 @@ class Store:
         if row[0] is None:
             row = self._db.execute("SELECT min(date), max(date) FROM appearances WHERE date LIKE '--%'").fetchone()
         return row[0], row[1]
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the database (cheap: no I/O)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def committed_state(self) -> tuple:
+        """What every write of papers changes (the update time, the vector file, counts, the last appearance), so a
+        reader can tell a new index state from a commit that changed nothing it shows (opening a connection
+        counts as a commit for `data_version`)."""
+        return tuple(
+            self._db.execute(
+                "SELECT (SELECT group_concat(name || '=' || value, ';') FROM (SELECT name, value FROM meta "
+                "        WHERE name IN ('updated_at', 'vector_file', 'vector_count', 'model', 'dim') ORDER BY name)), "
+                "(SELECT count(*) FROM papers), (SELECT max(rowid) FROM appearances), "
+                "(SELECT count(*) FROM unindexed), (SELECT count(*) FROM superseded)"
+            ).fetchone()
+        )
+
+    # -- filtering by digest date and file ----------------------------------------------------------------------
+
+    def sources(self) -> list[str]:
+        """Every digest file that fed the index, in name order."""
+        return [row[0] for row in self._db.execute("SELECT DISTINCT source FROM appearances ORDER BY source")]
+
+    def digest_days(self) -> list[tuple[str, int]]:
+        """Each known digest date with its number of papers: full dates in order, then month-day dates."""
+        rows = self._db.execute(
+            "SELECT date, count(DISTINCT paper_id) FROM appearances WHERE date != '' GROUP BY date"
+        ).fetchall()
+        return sorted(((date, int(count)) for date, count in rows), key=lambda row: _date_sort_key(row[0]))
+
+    def ids_appearing(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        day: str | None = None,
+        month_day: str | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> frozenset[int]:
+        """Papers with one appearance meeting every condition given.
+
+        `since`/`until` bound full dates (YYYY-MM-DD, inclusive), `day` is one full date, `month_day` ("--MM-DD")
+        a day of any year or of none, `sources` the digest files.
+        """
+        conditions: list[str] = []
+        values: list[str] = []
+        if since is not None or until is not None:
+            # Only a full date lies in a range; a month-day date of unknown year never does.
+            conditions.append("date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")
+        if since is not None:
+            conditions.append("date >= ?")
+            values.append(since)
+        if until is not None:
+            conditions.append("date <= ?")
+            values.append(until)
+        if day is not None:
+            conditions.append("date = ?")
+            values.append(day)
+        if month_day is not None:
+            conditions.append("date != '' AND substr(date, -5) = ?")
+            values.append(month_day[-5:])
+        if sources is not None:
+            if not sources:
+                return frozenset()
+            conditions.append(f"source IN ({','.join('?' * len(sources))})")
+            values.extend(sources)
+        where = " AND ".join(conditions) or "1"
+        rows = self._db.execute(f"SELECT DISTINCT paper_id FROM appearances WHERE {where}", values)
+        return frozenset(row[0] for row in rows)
+
+    def vectors_of(self, ids: Sequence[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """The stored vectors of these papers, in id order (missing ids are left out)."""
+        ids = sorted(int(i) for i in ids)
+        rows: list[tuple[int, bytes]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows += self._db.execute(
+                f"SELECT id, vector FROM papers WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk
+            ).fetchall()
+        return _ids_and_matrix(rows, dim, self.path)
+
+
+def passage_bm25(passages: Sequence[str], match: str | None) -> list[float]:
+    """BM25 of each passage for an FTS5 expression, scored among these passages alone (0 where none matches)."""
+    scores = [0.0] * len(passages)
+    if match is None or not passages:
+        return scores
+    # A private in-memory table with the index's tokenizer: the same stems, nothing written anywhere.
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.execute(f"CREATE VIRTUAL TABLE passages USING fts5(text, tokenize='{_TOKENIZER}')")
+        connection.executemany("INSERT INTO passages (rowid, text) VALUES (?, ?)", enumerate(passages))
+        rows = connection.execute("SELECT rowid, bm25(passages) FROM passages WHERE passages MATCH ?", (match,))
+        for row, score in rows:
+            scores[row] = -float(score)
+    finally:
+        connection.close()
+    return scores

@@ -151,6 +151,16 @@ class VectorIndex:
         return index
 
 
+def single_threaded_searches() -> None:
+    """Make FAISS search with one OpenMP thread on the calling thread (OpenMP settings are per thread).
+
+    For one query at a time this is faster, not slower: on 2 cores, a flat search of 82k vectors took 10 ms on
+    one thread against 50-65 ms with FAISS's default team, and 0.07 ms against 10 ms for 3.5k vectors searched
+    from a worker thread (the web server's case).
+    """
+    _faiss().omp_set_num_threads(1)
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in `folder` durable."""
     fd = os.open(folder, os.O_RDONLY)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tests.fakes import HashingEmbedder
+
+def pytest_configure(config) -> None:
+    """Keep derived files (the ONNX export, eval caches) inside this test session, for subprocesses too."""
+    if "SEMSEARCH_CACHE_DIR" not in os.environ:
+        os.environ["SEMSEARCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="semsearch-test-cache-")
+
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SEED_DIGEST = DATA_DIR / "digests" / "seed" / "daily-papers-may-6.txt"
@@ -64,3 +72,35 @@ def seed_index(tmp_path_factory, seed_digest: Path, real_embedder) -> Path:
 def runner() -> CliRunner:
     """A click test runner with stdout and stderr kept apart."""
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def scifact(data_dir: Path):
+    """SciFact (BEIR layout): the 5,183-abstract corpus with its 300 judged test queries."""
+    from semsearch.evaluate import load_beir
+
+    return load_beir(data_dir / "scifact", "test")
+
+
+@pytest.fixture(scope="session")
+def scifact_lexical(tmp_path_factory, scifact) -> tuple[Path, dict[int, str]]:
+    """An index folder holding all of SciFact with placeholder vectors, for lexical search; and id -> BEIR id."""
+    import numpy as np
+
+    from semsearch.index import content_hash
+    from semsearch.keys import normalize_title
+    from semsearch.store import Store
+
+    folder = tmp_path_factory.mktemp("scifact") / "index"
+    store = Store.open(folder, create=True)
+    try:
+        with store.transaction():
+            keys = {
+                store.insert_paper(
+                    doc_id, normalize_title(title), title, text, None, content_hash(title, text), np.zeros(4, np.float32)
+                ): doc_id
+                for doc_id, title, text in scifact.corpus
+            }
+    finally:
+        store.close()
+    return folder, keys

@@ -126,7 +126,7 @@ def test_revised_abstract_updates_text_and_vector(tmp_path, fake_embedder):
         assert paper.dates == ("2025-01-01", "2025-01-02")
         after = search_index._store.vector_of(paper.id, fake_embedder.dim)
         assert not np.allclose(before, after)
-        hits = search_index.ask("traffic forecasting graph road sensors", 1)
+        hits = search_index.ask("traffic forecasting graph road sensors", 1, mode="dense")  # a cosine score
         assert hits[0].paper.key == paper.key and hits[0].score == pytest.approx(float(after @ fake_embedder.embed_query("traffic forecasting graph road sensors")), abs=1e-5)
 
 
@@ -294,7 +294,7 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
         assert hits[0].paper.title == "Traffic Graphs" and len(ids) == len(set(ids)) == 63
         zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
         query = "partition optimizer states gradients parameters data-parallel workers"
-        (match,) = [hit for hit in search_index.ask(query, 64) if hit.paper.id == zero.id]
+        (match,) = [hit for hit in search_index.ask(query, 64, mode="dense") if hit.paper.id == zero.id]
         expected = float(fake_embedder._vector(document_text(zero.title, ABSTRACT_B)) @ fake_embedder.embed_query(query))
         assert match.score == pytest.approx(expected, abs=1e-5)  # the revised vector, not the superseded one
 

@@ -80,3 +80,21 @@ def test_cli_in_a_real_process_uses_the_bundled_model(seed_index):
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)
     assert hits[0]["title"].startswith("ZeRO")
+
+
+def test_fast_query_path_gives_the_torch_ranking(seed_index, real_embedder, monkeypatch):
+    """Questions through the ONNX export rank exactly as through torch, with the same scores."""
+    from semsearch.embed import SentenceTransformerEmbedder
+
+    real_embedder.prepare_fast_queries()
+    fast = SentenceTransformerEmbedder()
+    monkeypatch.setenv("SEMSEARCH_QUERY_BACKEND", "torch")
+    slow = SentenceTransformerEmbedder()
+    monkeypatch.delenv("SEMSEARCH_QUERY_BACKEND")
+    for question in ["memory-efficient training of trillion-parameter models", "parallel corpora for Indian languages",
+                     "speech recognition without autoregressive decoding"]:
+        with SearchIndex(seed_index, fast) as a, SearchIndex(seed_index, slow) as b:
+            fast_hits, slow_hits = a.ask(question, 10, mode="dense"), b.ask(question, 10, mode="dense")
+        assert [h.paper.key for h in fast_hits] == [h.paper.key for h in slow_hits]
+        assert np.allclose([h.score for h in fast_hits], [h.score for h in slow_hits], atol=1e-4)
+    assert fast._fast is not None and slow._fast is None and fast._model is None  # torch never loaded for `fast`

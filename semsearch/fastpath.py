@@ -1,0 +1,386 @@
+"""Query embeddings without torch: an ONNX export of the bundled model, run through onnxruntime.
+
+Importing sentence-transformers costs ~5 s, which a one-question CLI call pays in full. This module keeps the
+same vectors (Transformer -> mean pooling -> L2 normalize, as the model folder describes) but needs only
+onnxruntime, tokenizers and numpy at query time. Only `export_onnx` touches torch, once, when an index is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch.errors import ModelUnavailableError
+
+MANIFEST_NAME = "fastpath.json"
+ONNX_NAME = "model.onnx"
+DATA_NAME = "model.onnx.data"
+TOKENIZER_NAME = "tokenizer.json"
+# Bumped when the layout of an export changes, so an old export is refused rather than misread.
+FORMAT_VERSION = 1
+# Opset 17 has LayerNormalization as one op (fewer nodes than the decomposed form) and every onnxruntime
+# since 1.13 runs it.
+OPSET = 17
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "sentence_embedding"
+# Texts per onnxruntime call for documents: the same batch as SentenceTransformerEmbedder.
+DOCUMENT_BATCH = 32
+# Two texts of different lengths, so the exported graph is traced with real padding in the batch.
+_TRACE_TEXTS = ("a short query", "a longer sentence used to trace the graph with some padding in the batch")
+# Worst cosine between the torch and the onnxruntime output that export accepts; fp32 noise is ~1e-7.
+_EXPORT_MIN_COSINE = 0.9999
+
+Progress = Callable[[int], None]
+
+
+def _sha256(path: Path) -> str:
+    """The sha256 hex digest of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as one line, for messages the CLI prints on a single line."""
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's content, or None when the file is absent."""
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@contextmanager
+def _atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside `target` that replaces it on success and is removed on failure."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        # mkstemp creates 0600; an export is shared like any other index file.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _model_settings(model_dir: Path) -> dict[str, Any]:
+    """What the model folder says about truncation, pooling, normalization and prompts, checked for support."""
+    if not (model_dir / "model.safetensors").is_file() or not (model_dir / TOKENIZER_NAME).is_file():
+        raise ModelUnavailableError(f"{model_dir} has no model.safetensors or tokenizer.json; reinstall the model")
+    modules = _read_json(model_dir / "modules.json") or []
+    kinds = [module.get("type", "").rsplit(".", 1)[-1] for module in modules]
+    # Any other module (Dense, LayerNorm, ...) would change the vectors and is not in the exported graph.
+    if kinds[:2] != ["Transformer", "Pooling"] or any(kind != "Normalize" for kind in kinds[2:]):
+        raise ModelUnavailableError(f"the fast path supports Transformer+Pooling(+Normalize) models, not {kinds}")
+    pooling_dir = model_dir / next(m.get("path", "") for m in modules if m["type"].endswith("Pooling"))
+    pooling = _read_json(pooling_dir / "config.json") or {}
+    mode = pooling.get("pooling_mode")
+    if mode is None:
+        # Older folders (like the bundled one) spell the mode as one boolean per mode.
+        active = [key for key, value in pooling.items() if key.startswith("pooling_mode_") and value]
+        mode = "mean" if active == ["pooling_mode_mean_tokens"] else ",".join(active) or None
+    if mode not in ("mean", ["mean"]):
+        raise ModelUnavailableError(f"the fast path supports mean pooling only, the model uses {mode!r}")
+
+    st_config = _read_json(model_dir / "sentence_bert_config.json") or {}
+    max_seq_length = st_config.get("max_seq_length")
+    if max_seq_length is None:
+        # sentence-transformers falls back to the tokenizer's limit, capped by the position embeddings.
+        tok_config = _read_json(model_dir / "tokenizer_config.json") or {}
+        hf_config = _read_json(model_dir / "config.json") or {}
+        limits = [tok_config.get("model_max_length"), hf_config.get("max_position_embeddings")]
+        max_seq_length = min(int(v) for v in limits if isinstance(v, (int, float)) and v < 1e9)
+    if st_config.get("do_lower_case"):
+        raise ModelUnavailableError("the fast path does not lower-case inputs, but the model asks for it")
+
+    # encode_query / encode_document prepend the model's prompts; pooling must then include the prompt tokens.
+    meta = _read_json(model_dir / "config_sentence_transformers.json") or {}
+    prompts = meta.get("prompts") or {}
+    default = prompts.get(meta.get("default_prompt_name") or "", "")
+    query_prompt = prompts["query"] if "query" in prompts else default
+    document_prompt = next((prompts[k] for k in ("document", "passage", "corpus") if k in prompts), default)
+    if (query_prompt or document_prompt) and pooling.get("include_prompt") is False:
+        raise ModelUnavailableError("the fast path cannot pool without prompt tokens (include_prompt=false)")
+
+    hidden = _read_json(model_dir / "config.json") or {}
+    return {
+        "max_seq_length": int(max_seq_length),
+        "pooling": "mean",
+        "normalize": True,
+        "dim": int(
+            pooling.get("word_embedding_dimension") or pooling.get("embedding_dimension") or hidden["hidden_size"]
+        ),
+        "query_prompt": query_prompt or "",
+        "document_prompt": document_prompt or "",
+    }
+
+
+def _configure_tokenizer(tokenizer: Any, max_seq_length: int) -> Any:
+    """Truncate like sentence-transformers (longest first, max_seq_length) and pad to the longest in a batch."""
+    # tokenizer.json ships with its own truncation (128) and fixed padding; sentence-transformers overrides both.
+    tokenizer.enable_truncation(max_length=max_seq_length, stride=0, strategy="longest_first", direction="right")
+    padding = tokenizer.padding or {}
+    pad_token = padding.get("pad_token", "[PAD]")
+    pad_id = padding.get("pad_id", tokenizer.token_to_id(pad_token) or 0)
+    tokenizer.enable_padding(
+        direction="right", pad_id=pad_id, pad_type_id=padding.get("pad_type_id", 0), pad_token=pad_token, length=None
+    )
+    return tokenizer
+
+
+def _feeds(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The three int64 input arrays for a batch of texts."""
+    encodings = tokenizer.encode_batch(list(texts))
+    return {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+
+
+def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) -> Path:
+    """Export the model with pooling and normalization in the graph to out_dir/model.onnx; returns out_dir."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    try:
+        settings = _model_settings(model_dir)
+    except (ValueError, KeyError, TypeError) as exc:  # malformed JSON or a missing key in the model folder
+        raise ModelUnavailableError(f"cannot read the configuration in {model_dir} ({_describe(exc)})") from exc
+    # Hashed before loading, so the manifest names the weights that were actually exported.
+    source_sha256 = _sha256(model_dir / "model.safetensors")
+    # Never let a missing file turn into a download attempt: the weights ship in a package.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import warnings
+    from importlib.metadata import version
+
+    try:
+        # torch's TorchScript exporter needs onnx too; importing it here fails early with a clear message.
+        import onnx
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"exporting the fast path needs torch, transformers and onnx ({_describe(exc)})"
+        ) from exc
+    from tokenizers import Tokenizer
+
+    class _Embedder(torch.nn.Module):
+        """Transformer + mean pooling over the attention mask + L2 normalize, as one graph."""
+
+        def __init__(self, transformer: torch.nn.Module) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: D102 - torch's hook
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            # Same clamp as sentence-transformers' Pooling, so an all-padding row cannot divide by zero.
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    from transformers.utils import logging as hf_logging
+
+    # transformers draws a "Loading weights" bar on stderr; the CLI has its own progress output.
+    bar_was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        # Eager attention: the SDPA variant exports to a graph that runs ~2x slower in onnxruntime.
+        transformer = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
+    except Exception as exc:  # noqa: BLE001 - any loader failure means the same thing to a user
+        raise ModelUnavailableError(f"could not load {model_dir} for export ({_describe(exc)})") from exc
+    finally:
+        if bar_was_enabled:
+            hf_logging.enable_progress_bar()
+    module = _Embedder(transformer).eval()
+
+    tokenizer = _configure_tokenizer(Tokenizer.from_file(str(model_dir / TOKENIZER_NAME)), settings["max_seq_length"])
+    trace = {name: torch.from_numpy(array) for name, array in _feeds(tokenizer, _TRACE_TEXTS).items()}
+    args = tuple(trace[name] for name in INPUT_NAMES)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES} | {OUTPUT_NAME: {0: "batch"}}
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Gone first, so an export that dies half-way reads as missing rather than as a mix of old and new files.
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as staging_name:
+        staging = Path(staging_name)
+        traced = staging / "traced.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter warns that it is deprecated (dynamo needs onnxscript and takes ~4x as
+            # long to export this model), and about shape checks in transformers' mask code that are constant
+            # for an encoder without a KV cache.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            torch.onnx.export(
+                module,
+                args,
+                str(traced),
+                input_names=list(INPUT_NAMES),
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+            expected = module(*args).numpy()
+        # Weights in a side file: onnxruntime maps it instead of copying it out of the protobuf, which takes
+        # ~0.1 s (a third) off every cold query. Its name is written into the graph, so it is final here.
+        onnx.save_model(
+            onnx.load(str(traced)),
+            str(staging / ONNX_NAME),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=DATA_NAME,
+            size_threshold=1024,
+        )
+        traced.unlink()
+        # Check the files before they replace anything: a wrong graph must not look like a good export.
+        feeds = {name: tensor.numpy() for name, tensor in trace.items()}
+        got = _session(staging / ONNX_NAME, threads=1).run([OUTPUT_NAME], feeds)[0]
+        worst = float(np.min(np.sum(expected * got, axis=1))) if got.shape == expected.shape else -1.0
+        if worst < _EXPORT_MIN_COSINE:
+            raise ModelUnavailableError(f"the ONNX export of {model_dir} disagrees with torch (cosine {worst:.6f})")
+        shutil.copyfile(model_dir / TOKENIZER_NAME, staging / TOKENIZER_NAME)
+        files = {}
+        for name in (ONNX_NAME, DATA_NAME, TOKENIZER_NAME):
+            # Staging files are private (0600 from onnx and tempfile); an export is shared like the index.
+            os.chmod(staging / name, 0o644)
+            files[name] = {"sha256": _sha256(staging / name), "size": (staging / name).stat().st_size}
+        # Same filesystem, so each replace is atomic; the weights go before the graph that refers to them.
+        for name in (DATA_NAME, ONNX_NAME, TOKENIZER_NAME):
+            os.replace(staging / name, out_dir / name)
+
+    manifest = {
+        "format": FORMAT_VERSION,
+        "model_id": model_id,
+        "source_sha256": source_sha256,
+        "files": files,
+        "opset": OPSET,
+        "inputs": list(INPUT_NAMES),
+        "output": OUTPUT_NAME,
+        **settings,
+        "torch_version": torch.__version__,
+        "onnx_version": version("onnx"),
+    }
+    # Written last: a manifest on disk means the files it describes are complete.
+    with _atomic_path(out_dir / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def _threads() -> int:
+    """Intra-op threads: the cores this process may use, at most 4 (more buys little for a 6-layer model)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def _session(path: Path, threads: int) -> Any:
+    """A CPU onnxruntime session for the file at `path`."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # One graph, no parallel branches: extra inter-op threads would only sit idle.
+    options.inter_op_num_threads = 1
+    # Spinning workers keep burning CPU after each call, stealing it from the FAISS search that follows a query.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Warnings about unused initializers etc. would otherwise reach the CLI's stderr.
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxQueryEncoder:
+    """Embeds texts with an export made by `export_onnx`; imports only onnxruntime, tokenizers and numpy."""
+
+    def __init__(self, export_dir: Path, *, threads: int | None = None, check_integrity: bool = False) -> None:
+        """Load the manifest, tokenizer and session; check_integrity also hashes the exported files (~0.1 s)."""
+        self.export_dir = export_dir = Path(export_dir)
+        onnx_path = export_dir / ONNX_NAME
+        try:
+            manifest = json.loads((export_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+                raise ValueError(f"format {manifest.get('format') if isinstance(manifest, dict) else None!r}")
+            self.max_seq_length = int(manifest["max_seq_length"])
+            self.dim = int(manifest["dim"])
+            self._output = str(manifest["output"])
+            self._query_prompt = str(manifest.get("query_prompt", ""))
+            self._document_prompt = str(manifest.get("document_prompt", ""))
+            files = manifest["files"]
+            for name in (ONNX_NAME, DATA_NAME, TOKENIZER_NAME):
+                # A size check is free and catches truncated copies; the full hash is opt-in as it costs ~0.1 s.
+                size = (export_dir / name).stat().st_size
+                if size != files[name]["size"]:
+                    raise ValueError(f"{name} is {size} bytes, the manifest says {files[name]['size']}")
+                if check_integrity and _sha256(export_dir / name) != files[name]["sha256"]:
+                    raise ValueError(f"{name} does not match the sha256 in the manifest")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelUnavailableError(
+                f"the ONNX export in {export_dir} is missing or damaged ({_describe(exc)}); rebuild it"
+            ) from exc
+        self.manifest: dict[str, Any] = manifest
+        self.model_id = manifest.get("model_id") or ""
+
+        try:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_NAME))
+            self._tokenizer = _configure_tokenizer(tokenizer, self.max_seq_length)
+            self._session = _session(onnx_path, threads or _threads())
+        except ImportError as exc:
+            raise ModelUnavailableError(f"the fast path needs onnxruntime and tokenizers ({_describe(exc)})") from exc
+        except Exception as exc:  # noqa: BLE001 - tokenizers and onnxruntime raise their own exception types
+            raise ModelUnavailableError(
+                f"could not load the ONNX export in {export_dir} ({_describe(exc)}); rebuild it"
+            ) from exc
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed one batch as an (n, dim) float32 array of unit vectors."""
+        vectors = self._session.run([self._output], _feeds(self._tokenizer, texts))[0]
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one question as a (dim,) float32 unit vector, like SentenceTransformer.encode_query."""
+        return self._run([self._query_prompt + text])[0]
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Progress | None = None, batch_size: int = DOCUMENT_BATCH
+    ) -> np.ndarray:
+        """Embed documents as an (n, dim) float32 array of unit vectors, batched by similar length."""
+        texts = [self._document_prompt + text for text in texts]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Longest first, so each batch pads to a length close to its members' and memory peaks early.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            out[chunk] = self._run([texts[i] for i in chunk])
+            if progress is not None:
+                progress(len(chunk))
+        return out
+
+    def verify(self, model_dir: Path) -> bool:
+        """Whether this export was made from the weights now in model_dir (False once they change)."""
+        try:
+            return _sha256(Path(model_dir) / "model.safetensors") == self.manifest.get("source_sha256")
+        except OSError:
+            return False
