@@ -7,7 +7,6 @@ onnxruntime, tokenizers and numpy at query time. Only `export_onnx` touches torc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from semsearch.embed import file_sha256 as _sha256
 from semsearch.errors import ModelUnavailableError
 
 MANIFEST_NAME = "fastpath.json"
@@ -40,15 +40,6 @@ _TRACE_TEXTS = ("a short query", "a longer sentence used to trace the graph with
 _EXPORT_MIN_COSINE = 0.9999
 
 Progress = Callable[[int], None]
-
-
-def _sha256(path: Path) -> str:
-    """The sha256 hex digest of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _describe(exc: BaseException) -> str:
