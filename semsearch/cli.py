@@ -21,6 +21,7 @@ import click
 
 from semsearch import fusion  # pure Python, cheap to import: the modes and their defaults
 from semsearch.errors import PaperNotFoundError, SemsearchError
+from semsearch.readers.dates import display_date
 
 INDEX_ENVVAR = "SEMSEARCH_INDEX"
 DEFAULT_INDEX = os.path.join("indexes", "default")
@@ -153,18 +154,6 @@ def _embedder(ctx: click.Context):
     from semsearch.embed import embedder_from_spec
 
     return embedder_from_spec()
-
-
-_MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-
-
-def _display_date(date: str | None) -> str:
-    """ISO dates as they are; a month-day date with no known year ("--05-06") as "May 6"."""
-    if not date:
-        return "-"
-    if date.startswith("--") and len(date) == 7:
-        return f"{_MONTH_NAMES[int(date[2:4]) - 1]} {int(date[5:7])}"
-    return date
 
 
 def _print_json(document: Any) -> None:
@@ -361,7 +350,7 @@ def _render_hits(hits, as_json: bool, show_abstracts: bool) -> None:
         return
     key_width = max(len(hit.paper.key) for hit in hits)
     for hit in hits:
-        date = _display_date(hit.paper.date)
+        date = display_date(hit.paper.date)
         # The score says what it is: a cosine, a BM25 score and a fused score are on different scales.
         click.echo(
             f"{hit.rank:>3}  {hit.score_kind} {hit.score:.3f}  {date:<10}  {hit.paper.key:<{key_width}}  "
@@ -475,7 +464,7 @@ def show(ctx: click.Context, paper: str, index_path: Path, as_json: bool) -> Non
     click.echo(f"title     {record.title}")
     if record.arxiv_id:
         click.echo(f"arxiv     https://arxiv.org/abs/{record.arxiv_id}")
-    click.echo(f"dates     {', '.join(_display_date(date) for date in record.dates) or '-'}")
+    click.echo(f"dates     {', '.join(display_date(date) for date in record.dates) or '-'}")
     for number, source in enumerate(record.sources):
         click.echo(f"{'digests' if number == 0 else '':<10}{source}")
     click.echo()
@@ -504,9 +493,9 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
     per_paper = f" ({_human_size(summary.size_bytes / summary.papers)} per paper)" if summary.papers else ""
     dates = "-"
     if summary.first_date:
-        dates = _display_date(summary.first_date)
+        dates = display_date(summary.first_date)
         if summary.last_date != summary.first_date:
-            dates += f" to {_display_date(summary.last_date)}"
+            dates += f" to {display_date(summary.last_date)}"
         if summary.first_date.startswith("--"):
             dates += " (year unknown)"
     click.echo(f"index     {summary.path}")

@@ -80,6 +80,22 @@ def fast_query_dir() -> Path:
     return cache_dir() / "onnx" / f"all-MiniLM-L6-v2-{BUNDLED_WEIGHTS_SHA256[:16]}"
 
 
+def _export_problem(folder: Path) -> str | None:
+    """Why the ONNX export in `folder` cannot serve the bundled weights, or None when it can."""
+    from semsearch.fastpath import MANIFEST_NAME  # a cheap import: onnxruntime loads only with an encoder
+
+    manifest_path = folder / MANIFEST_NAME
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"no export in {folder}"
+    except (OSError, ValueError) as exc:
+        return f"{manifest_path} is unreadable ({exc.__class__.__name__})"
+    if not isinstance(manifest, dict) or manifest.get("source_sha256") != BUNDLED_WEIGHTS_SHA256:
+        return f"the export in {folder} comes from other weights"
+    return None
+
+
 class SentenceTransformerEmbedder:
     """The bundled all-MiniLM-L6-v2: documents through sentence-transformers, questions through its ONNX export.
 
@@ -96,46 +112,45 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._fast = None
         self._fast_failed = os.environ.get(QUERY_BACKEND_ENVVAR, "").lower() == "torch"
+        self._export_ready = False
 
     def _fast_encoder(self):
         """The onnxruntime encoder when a matching export exists, else None (never a wrong answer)."""
         if self._fast is not None or self._fast_failed:
             return self._fast
         folder = fast_query_dir()
-        try:
-            from semsearch import fastpath
+        problem = _export_problem(folder)
+        if problem is None:
+            try:
+                from semsearch import fastpath
 
-            manifest = json.loads((folder / fastpath.MANIFEST_NAME).read_text(encoding="utf-8"))
-            if manifest.get("source_sha256") != BUNDLED_WEIGHTS_SHA256:
-                raise ModelUnavailableError(f"the export in {folder} comes from other weights")
-            self._fast = fastpath.OnnxQueryEncoder(folder)
-        except (OSError, ValueError, ModelUnavailableError, ImportError) as exc:
+                self._fast = fastpath.OnnxQueryEncoder(folder)
+            except (ModelUnavailableError, ImportError) as exc:
+                problem = str(exc)
+        if problem is not None:
             self._fast_failed = True
             log.warning(
                 "the fast query model is not ready (%s); answering through torch, which is slower, "
                 "and preparing it for next time",
-                exc.__class__.__name__ if isinstance(exc, OSError) else exc,
+                problem,
             )
         return self._fast
 
     def prepare_fast_queries(self) -> None:
-        """Export the model to ONNX for torch-free questions, unless a matching export exists."""
+        """Export the model to ONNX for torch-free questions, unless a matching export exists (checked once)."""
+        if self._export_ready:
+            return
         folder = fast_query_dir()
-        try:
-            from semsearch import fastpath
+        if _export_problem(folder) is not None:
+            try:
+                from semsearch import fastpath
 
-            manifest = json.loads((folder / fastpath.MANIFEST_NAME).read_text(encoding="utf-8"))
-            if manifest.get("source_sha256") == BUNDLED_WEIGHTS_SHA256:
-                return
-        except (OSError, ValueError, ImportError):
-            pass
-        try:
-            from semsearch import fastpath
-
-            folder.mkdir(parents=True, exist_ok=True)
-            fastpath.export_onnx(self._model_dir or bundled_model_dir(), folder, model_id=self.model_id)
-        except Exception as exc:  # noqa: BLE001 - questions still work through torch; say so and go on
-            log.warning("could not prepare the fast query model in %s (%s); questions will use torch", folder, exc)
+                folder.mkdir(parents=True, exist_ok=True)
+                fastpath.export_onnx(self._model_dir or bundled_model_dir(), folder, model_id=self.model_id)
+            except Exception as exc:  # noqa: BLE001 - questions still work through torch; say so and go on
+                log.warning("could not prepare the fast query model in %s (%s); questions will use torch", folder, exc)
+        # Tried once per embedder: a failed export is not retried for every chunk of a long update.
+        self._export_ready = True
 
     def _load(self):
         if self._model is None:
@@ -229,7 +244,7 @@ def embedder_from_spec(spec: str | None = None) -> Embedder:
 def available_document_backends() -> dict[str, Callable[[], object]]:
     """Document embedders to compare in benchmarks: torch fp32 always, ONNX fp32 when its export exists."""
     backends: dict[str, Callable[[], object]] = {"torch-fp32": SentenceTransformerEmbedder}
-    if (fast_query_dir() / "fastpath.json").exists():
+    if _export_problem(fast_query_dir()) is None:
         from semsearch import fastpath
 
         backends["onnx-fp32"] = lambda: fastpath.OnnxQueryEncoder(fast_query_dir())

@@ -571,9 +571,9 @@ def check(folder: Path) -> CheckReport:
                     int(store.get_meta("nprobe") or DEFAULT_NPROBE),
                 )
                 held = set(base.ids().tolist())
-                expected = store.paper_ids() - store.unindexed_ids()
-                missing = expected - held
-                foreign = held - store.paper_ids() - store.superseded_ids()
+                paper_ids = store.paper_ids()
+                missing = paper_ids - store.unindexed_ids() - held
+                foreign = held - paper_ids - store.superseded_ids()
                 if str(base.size) != store.get_meta("vector_count") or missing or foreign:
                     problems.append(
                         f"the vector file {name} is out of step with the database ({len(missing)} papers missing, "

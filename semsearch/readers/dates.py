@@ -1,4 +1,5 @@
-"""Digest dates: date lines such as "May 6" or "Tuesday, June 10, 2025", and where a missing year comes from."""
+"""Digest dates: date lines such as "May 6" or "Tuesday, June 10, 2025", where a missing year comes from, and how
+a stored date is shown."""
 
 from __future__ import annotations
 
@@ -151,3 +152,15 @@ def _valid(year: int, month: int, day: int) -> bool:
     except ValueError:
         return False
     return True
+
+
+_MONTH_ABBREVIATIONS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+def display_date(date: str | None) -> str:
+    """ISO dates as they are; a month-day date with no known year ("--05-06") as "May 6"; none as "-"."""
+    if not date:
+        return "-"
+    if date.startswith("--") and len(date) == 7:
+        return f"{_MONTH_ABBREVIATIONS[int(date[2:4]) - 1]} {int(date[5:7])}"
+    return date

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from semsearch.errors import DigestError
 from semsearch.keys import find_arxiv_id
-from semsearch.readers.dates import DateContext, published_date_text
+from semsearch.readers.dates import DateContext
 from semsearch.readers.layout import (
     TITLE_MAX,
     Kind,
@@ -31,7 +31,7 @@ from semsearch.readers.layout import (
 )
 from semsearch.readers.raw import Line, candidate_encodings, decode, file_opener, read_limited
 from semsearch.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
-from semsearch.readers.text import parse_lines
+from semsearch.readers.text import parse_lines, published_date
 
 _MAX_PAGE = 64 << 20  # a saved daily page is a few MB
 _MAX_BLOCK = 1 << 20  # characters of text kept per block
@@ -405,14 +405,7 @@ class _Cards:
         )
 
     def _published(self, line: int, text: str) -> str | None:
-        date_text = published_date_text(text)
-        if date_text is None:
-            return None
-        try:
-            return self.dates.resolve(line, date_text)
-        except DigestError as exc:
-            self.collector.warn(line, f"{exc.problem}; the date is ignored")
-            return None
+        return published_date(self.dates, self.collector, line, text)
 
 
 def _as_lines(blocks: list[_Block]) -> list[Line]:

@@ -309,12 +309,16 @@ class _Parser:
         return []
 
     def _published(self, line: int, text: str) -> str | None:
-        """The date of a "Published on" line; an impossible one is a warning, not an error."""
-        date_text = published_date_text(text)
-        if date_text is None:
-            return None
-        try:
-            return self.dates.resolve(line, date_text)
-        except DigestError as exc:
-            self.collector.warn(line, f"{exc.problem}; the date is ignored")
-            return None
+        return published_date(self.dates, self.collector, line, text)
+
+
+def published_date(dates: DateContext, collector: DigestCollector, line: int, text: str) -> str | None:
+    """The date of a "Published on" line; an impossible one is a warning, not an error."""
+    date_text = published_date_text(text)
+    if date_text is None:
+        return None
+    try:
+        return dates.resolve(line, date_text)
+    except DigestError as exc:
+        collector.warn(line, f"{exc.problem}; the date is ignored")
+        return None

@@ -45,6 +45,7 @@ from semsearch.errors import (
 from semsearch.filters import FilterError, PaperFilter, parse_digest_day
 from semsearch.fusion import DEFAULT_MODE, MODES, RELATED_MODE
 from semsearch.index import Hit, SearchIndex
+from semsearch.readers.dates import display_date
 from semsearch.store import Store, StoredPaper
 from semsearch.vectors import single_threaded_searches
 
@@ -359,18 +360,6 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 # -- rendering ------------------------------------------------------------------------------------------------------
-
-_MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-
-
-def display_date(date: str | None) -> str:
-    """ISO dates as they are; a month-day date with no known year ("--05-06") as "May 6" (as the CLI shows it)."""
-    if not date:
-        return "-"
-    if date.startswith("--") and len(date) == 7:
-        return f"{_MONTH_NAMES[int(date[2:4]) - 1]} {int(date[5:7])}"
-    return date
-
 
 def url_for_page(path: str, **params: Any) -> str:
     """A local URL with its query string; empty parameters are left out."""
