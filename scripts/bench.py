@@ -4,12 +4,16 @@
     .venv/bin/python scripts/bench.py --only ann      # one section: ingest, cold, warm, add, disk, ann
 
 Sections:
-  ingest  abstracts/s embedding arXiv abstracts, per backend (baseline: torch fp32 through sentence-transformers)
+  ingest  abstracts/s embedding arXiv abstracts, per backend and int8 setting (baseline: torch fp32 through
+          sentence-transformers, length-sorted batches of 32)
   cold    wall time of `semsearch ask` in fresh processes on the 274-digest index (baseline: the torch query path)
           and of `semsearch --help`
   warm    query latency p50/p95 of the library call over 200 real questions (SciFact claims), per index size
+          and mode (dense, hybrid), and of embedding the question alone
   add     time to add one 13-paper digest to the largest index, split into embedding and index work
   disk    bytes on disk per paper; peak RSS of `ask` and of `update`
+  switch  exact (baseline) against IVF search on the first 10k, 25k, 50k and 83k real arXiv vectors: latency and
+          recall@10, the evidence for the size at which semsearch switches to IVF
   ann     at 1M vectors (the 83k real arXiv vectors, or the 3.5k digest vectors, replicated with small noise):
           exact search (baseline) against the IVF index semsearch switches to, recall@10 and p50, memory per paper
 
@@ -17,7 +21,8 @@ Indexes it uses (built once, kept under indexes/, git-ignored):
   indexes/bench-hf-daily  the 274 digests in ../shared/data/digests/hf_daily (built by this script if missing)
   indexes/bench-arxiv     the 82,779 arXiv abstracts, built by
                           `semsearch update ../shared/data/arxiv/papers.jsonl.gz --index indexes/bench-arxiv`
-                          (about an hour on 2 cores; the sections that need it say so when it is missing)
+                          (about 25 minutes on 2 cores with the default int8 model; the sections that need it
+                          say so when it is missing)
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ HF_DAILY = DATA / "digests" / "hf_daily" / "digests"
 ARXIV = DATA / "arxiv" / "papers.jsonl.gz"
 SCIFACT_QUERIES = DATA / "scifact" / "queries.jsonl"
 HF_INDEX = ROOT / "indexes" / "bench-hf-daily"
+HF_INDEX_FP32 = ROOT / "indexes" / "bench-hf-daily-fp32"
 ARXIV_INDEX = ROOT / "indexes" / "bench-arxiv"
 SEMSEARCH = [sys.executable, "-m", "semsearch"]
 
@@ -86,6 +92,22 @@ def questions(n: int = 200) -> list[str]:
     return out
 
 
+def digest_titles(n: int = 200) -> list[str]:
+    """Questions in the arXiv corpus's own field: n paper titles spread over the 274 daily digests."""
+    from semsearch.digest import parse_digest_file
+
+    titles = [paper.title for path in sorted(HF_DAILY.iterdir()) for paper in parse_digest_file(path).papers]
+    step = max(1, len(titles) // n)
+    return titles[::step][:n]
+
+
+def question_vectors(folder: Path) -> dict[str, np.ndarray]:
+    """Two sets of 200 real questions embedded as the index at `folder` embeds them: off-field and in-field."""
+    embedder = index_embedder(folder)
+    sets = {"SciFact claims": questions(200), "digest titles": digest_titles(200)}
+    return {name: np.stack([embedder.embed_query(q) for q in texts]) for name, texts in sets.items()}
+
+
 def timed_run(args: list[str], env: dict | None = None) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (KB) and stdout of one fresh process."""
     start = time.perf_counter()
@@ -98,70 +120,135 @@ def timed_run(args: list[str], env: dict | None = None) -> tuple[float, int, str
     return elapsed, rss, result.stdout
 
 
-def ensure_hf_index() -> None:
-    """Build the 274-digest index with the real model unless it exists."""
-    if (HF_INDEX / "papers.sqlite3").exists():
+def ensure_index(folder: Path, source: Path, label: str, precision: str | None = None) -> None:
+    """Build `folder` from `source` at `precision` (the default variant if None) unless it holds such an index."""
+    from semsearch.embed import precision_of
+    from semsearch.index import recorded_model
+    from semsearch.precision import DEFAULT_PRECISION
+
+    precision = precision or DEFAULT_PRECISION
+    if precision_of(recorded_model(folder)) == precision:
         return
-    print(f"building {HF_INDEX} (274 digests, real model)...", file=sys.stderr, flush=True)
-    seconds, rss, _ = timed_run([*SEMSEARCH, "update", str(HF_DAILY), "--index", str(HF_INDEX)])
-    report("index 274 digests from scratch", f"{seconds:.0f} s ({3506 / seconds:.1f} papers/s, peak RSS {rss / 1024:.0f} MB)")
+    # An index of another variant (an older default) would measure the wrong model.
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"building {folder} ({label}, bundled model, {precision})...", file=sys.stderr, flush=True)
+    seconds, rss, out = timed_run(
+        [*SEMSEARCH, "update", str(source), "--index", str(folder), "--precision", precision, "--json"]
+    )
+    papers = json.loads(out)["papers"]
+    report(
+        f"index {label} from scratch ({papers:,} papers, {precision})",
+        f"{seconds:.0f} s ({papers / seconds:.1f} papers/s, peak RSS {rss / 1024:.0f} MB)",
+    )
+
+
+def ensure_hf_index() -> None:
+    """The 274-digest index, built if missing."""
+    ensure_index(HF_INDEX, HF_DAILY, "274 digests")
 
 
 # -- sections ---------------------------------------------------------------------------------------------------
 
 
+def _rate(embed, texts: list[str]) -> tuple[float, float]:
+    """Abstracts per wall second and per CPU second of one call, after a warm-up call outside the timing."""
+    embed(texts[:32])
+    start, cpu = time.perf_counter(), time.process_time()
+    embed(texts)
+    return len(texts) / (time.perf_counter() - start), len(texts) / (time.process_time() - cpu)
+
+
 def bench_ingest(n: int) -> None:
-    """Abstracts per second for each embedding backend on the same texts."""
-    from semsearch import embed
+    """Abstracts per second for each embedding backend, and for each int8 setting, on the same texts."""
+    from semsearch import embed, fastpath
+    from semsearch.precision import FP32, INT8
 
     texts = arxiv_abstracts(n)
-    backends = embed.available_document_backends()
-    results = {}
-    for name, factory in backends.items():
-        embedder = factory()
-        embedder.embed_documents(texts[:32])  # load and warm up outside the timing
-        start = time.perf_counter()
-        embedder.embed_documents(texts)
-        results[name] = n / (time.perf_counter() - start)
-    baseline = results.pop("torch-fp32")
-    report(f"ingest torch-fp32 ({n} arXiv abstracts)", f"{baseline:.1f} abstracts/s")
-    for name, rate in results.items():
-        report(f"ingest {name}", f"{rate:.1f} abstracts/s", f"{baseline:.1f}/s", f"{rate / baseline:.2f}x")
+    int8 = embed.bundled_embedder(INT8)
+    int8.embed_query("prepare the int8 export (and the fp32 one it comes from) if missing")
+    fp32_export = fastpath.OnnxQueryEncoder(embed.fast_query_dir(FP32))
+    int8_two_threads = fastpath.OnnxQueryEncoder(embed.fast_query_dir(INT8), threads=2)
+    results = {
+        "torch-fp32": _rate(embed.bundled_embedder(FP32).embed_documents, texts),
+        "onnx-fp32 (length-sorted batches of 32)": _rate(fp32_export.embed_documents, texts),
+        "onnx-int8, semsearch's default (one text per call, 2 calls at a time)": _rate(int8.embed_documents, texts),
+        # One setting changed at a time from the default:
+        "onnx-int8, one text per call, 1 call at a time on 2 threads": _rate(
+            lambda t: int8_two_threads.embed_each(t, workers=1), texts
+        ),
+        # Not used: in a padded batch a text's int8 vector depends on its neighbours (see measure_quantization.py).
+        "onnx-int8, length-sorted batches of 32": _rate(int8_two_threads.embed_documents, texts),
+        "onnx-int8, unsorted batches of 32": _rate(lambda t: int8_two_threads.embed_documents(t, by_length=False), texts),
+    }
+    baseline, baseline_cpu = results.pop("torch-fp32")
+    report(f"ingest torch-fp32 ({n} arXiv abstracts)", f"{baseline:.1f} abstracts/s ({baseline_cpu:.1f} per CPU-s)")
+    for name, (rate, cpu_rate) in results.items():
+        report(
+            f"ingest {name}",
+            f"{rate:.1f} abstracts/s ({cpu_rate:.1f} per CPU-s)",
+            f"{baseline:.1f}/s",
+            f"{rate / baseline:.2f}x",
+        )
 
 
 def bench_cold() -> None:
-    """Fresh-process wall time of `ask` (fast path against the torch path) and of `--help`."""
+    """Fresh-process wall time of `ask` (int8 and fp32 fast paths against the torch path) and of `--help`."""
+    from semsearch.precision import FP32
+
     ensure_hf_index()
+    ensure_index(HF_INDEX_FP32, HF_DAILY, "274 digests", FP32)
     question = "reinforcement learning for reasoning in language models"
-    args = [*SEMSEARCH, "ask", question, "--index", str(HF_INDEX), "-n", "10"]
-    timed_run(args)  # the first call may prepare the fast query model; not part of the figure
-    fast = [timed_run(args)[0] for _ in range(5)]
-    torch_path = [timed_run(args, {"SEMSEARCH_QUERY_BACKEND": "torch"})[0] for _ in range(3)]
-    fast_median, torch_median = statistics.median(fast), statistics.median(torch_path)
-    report(
-        "cold `semsearch ask`, 3.5k index (median of 5)",
-        f"{fast_median:.2f} s",
-        f"{torch_median:.2f} s torch path",
-        f"{torch_median / fast_median:.1f}x faster",
-    )
+
+    def ask_times(folder: Path, runs: int, env: dict | None = None) -> float:
+        args = [*SEMSEARCH, "ask", question, "--index", str(folder), "-n", "10"]
+        timed_run(args, env)  # the first call may prepare the model's export; not part of the figure
+        return statistics.median(timed_run(args, env)[0] for _ in range(runs))
+
+    torch_median = ask_times(HF_INDEX_FP32, 3, {"SEMSEARCH_QUERY_BACKEND": "torch"})
+    for label, folder in (("int8 (default)", HF_INDEX), ("fp32", HF_INDEX_FP32)):
+        median = ask_times(folder, 5)
+        report(
+            f"cold `semsearch ask`, 3.5k index, {label} (median of 5)",
+            f"{median:.2f} s",
+            f"{torch_median:.2f} s fp32 through torch",
+            f"{torch_median / median:.1f}x faster",
+        )
     help_times = [timed_run([*SEMSEARCH, "--help"])[0] for _ in range(5)]
     report("cold `semsearch --help` (median of 5)", f"{statistics.median(help_times):.2f} s")
 
 
-def warm_latency(folder: Path, label: str, qs: list[str]) -> None:
-    """p50/p95 of SearchIndex.ask over real questions, after one warm-up question."""
-    from semsearch.embed import embedder_from_spec
-    from semsearch.index import SearchIndex
+def index_embedder(folder: Path):
+    """The bundled model at the variant the index at `folder` records, as the CLI picks it."""
+    from semsearch.embed import embedder_from_spec, precision_of
+    from semsearch.index import recorded_model
 
-    with SearchIndex(folder, embedder_from_spec()) as search_index:
-        search_index.ask(qs[0], 10)
-        times = []
-        for question in qs:
-            start = time.perf_counter()
-            search_index.ask(question, 10)
-            times.append((time.perf_counter() - start) * 1000)
+    return embedder_from_spec(precision=precision_of(recorded_model(folder)))
+
+
+def warm_latency(folder: Path, label: str, qs: list[str]) -> None:
+    """p50/p95 of SearchIndex.ask over real questions per mode, after one warm-up question; and of the embedding."""
+    from semsearch.index import SearchIndex
+    from semsearch.vectors import single_threaded_searches
+
+    single_threaded_searches()  # as the CLI and the server search
+    embedder = index_embedder(folder)
+    with SearchIndex(folder, embedder) as search_index:
         papers = search_index.info().papers
-    report(f"warm ask p50 / p95, {label} ({papers} papers, {len(qs)} questions)",
+        for mode in ("dense", "hybrid"):
+            search_index.ask(qs[0], 10, mode=mode)
+            times = []
+            for question in qs:
+                start = time.perf_counter()
+                search_index.ask(question, 10, mode=mode)
+                times.append((time.perf_counter() - start) * 1000)
+            report(f"warm ask p50 / p95, {mode}, {label} ({papers:,} papers, {len(qs)} questions)",
+                   f"{percentile(times, 50):.1f} / {percentile(times, 95):.1f} ms")
+    times = []
+    for question in qs:
+        start = time.perf_counter()
+        embedder.embed_query(question)
+        times.append((time.perf_counter() - start) * 1000)
+    report(f"of which embedding the question ({embedder.model_id})",
            f"{percentile(times, 50):.1f} / {percentile(times, 95):.1f} ms")
 
 
@@ -181,7 +268,6 @@ def bench_add() -> None:
     source = ARXIV_INDEX if (ARXIV_INDEX / "papers.sqlite3").exists() else HF_INDEX
     ensure_hf_index()
     from semsearch import index
-    from semsearch.embed import embedder_from_spec
 
     with tempfile.TemporaryDirectory(dir=ROOT / "indexes") as scratch:
         copy = Path(scratch) / "index"
@@ -191,7 +277,7 @@ def bench_add() -> None:
         digest.write_text(
             "Nov 25\n\n" + "".join(f"{r['title'].rstrip('.')}\n\n{r['text']}\n\n" for r in records), encoding="utf-8"
         )
-        embedder = embedder_from_spec()
+        embedder = index_embedder(copy)
         embedder.embed_documents(["warm up"])
         start = time.perf_counter()
         embedder.embed_documents([f"{r['title']} {r['text']}" for r in records])
@@ -202,7 +288,7 @@ def bench_add() -> None:
         assert result.added == 13, result
     report(
         f"add a 13-paper digest to the {result.papers - 13}-paper index",
-        f"{total:.2f} s in all (embedding the 13 abstracts alone: {embedding:.2f} s)",
+        f"{total:.2f} s in all: {embedding:.2f} s embedding the 13 abstracts, {total - embedding:.2f} s of index work",
     )
 
 
@@ -224,7 +310,6 @@ def bench_disk() -> None:
 def bench_ann(target: int, nprobes: list[int]) -> None:
     """Exact against IVF search at `target` vectors made of real vectors plus small noise."""
     from semsearch.store import Store
-    from semsearch.vectors import VectorIndex
 
     source = ARXIV_INDEX if (ARXIV_INDEX / "papers.sqlite3").exists() else HF_INDEX
     ensure_hf_index()
@@ -244,47 +329,77 @@ def bench_ann(target: int, nprobes: list[int]) -> None:
     ids = np.arange(target, dtype=np.int64)
     del parts
 
-    from semsearch.embed import embedder_from_spec
+    compare_exact_ivf(ids, vectors, question_vectors(source), nprobes, f"{target:,} ({source.name} vectors replicated)")
+    del vectors
 
-    embedder = embedder_from_spec()
-    qs = np.stack([embedder.embed_query(q) for q in questions(200)])
 
-    exact = VectorIndex.build(vectors.shape[1], ids, vectors)
-    exact_times, truth = [], []
+def _latencies(search, qs: np.ndarray) -> tuple[list[float], list[set[int]]]:
+    """Per-question milliseconds and top-10 id sets of one search function."""
+    times, found = [], []
     for q in qs:
         start = time.perf_counter()
-        truth.append({i for i, _ in exact.search(q, 10)})
-        exact_times.append((time.perf_counter() - start) * 1000)
+        hits = search(q)
+        times.append((time.perf_counter() - start) * 1000)
+        found.append({i for i, _ in hits})
+    return times, found
+
+
+def compare_exact_ivf(
+    ids: np.ndarray, vectors: np.ndarray, question_sets: dict[str, np.ndarray], nprobes: list[int], label: str
+) -> None:
+    """Exact search (baseline) against the IVF index semsearch would build: recall@10 per question set, p50."""
+    import faiss
+
+    from semsearch.vectors import VectorIndex, single_threaded_searches
+
+    single_threaded_searches()  # as the CLI and the server search
+    everything = np.concatenate(list(question_sets.values()))
+    exact = VectorIndex.build(vectors.shape[1], ids, vectors)
+    exact_times, truth = _latencies(lambda q: exact.search(q, 10), everything)
     del exact
     start = time.perf_counter()
     ivf = VectorIndex.train_ivf(vectors.shape[1], ids, vectors)
-    build = time.perf_counter() - start
-    report(f"IVF build at {target:,} vectors ({ivf.factory}, from {source.name} vectors)", f"{build:.0f} s")
+    report(f"{label}: IVF training and adding ({ivf.factory})", f"{time.perf_counter() - start:.1f} s")
     exact_p50 = percentile(exact_times, 50)
     for nprobe in nprobes:
-        import faiss
-
         faiss.extract_index_ivf(ivf._index).nprobe = nprobe
-        times, recalls = [], []
-        for q, expected in zip(qs, truth):
-            start = time.perf_counter()
-            found = {i for i, _ in ivf.search(q, 10)}
-            times.append((time.perf_counter() - start) * 1000)
-            recalls.append(len(found & expected) / 10)
+        times, found = _latencies(lambda q: ivf.search(q, 10), everything)
+        recalls, offset = [], 0
+        for name, qs in question_sets.items():
+            pairs = zip(found[offset : offset + len(qs)], truth[offset : offset + len(qs)])
+            recalls.append(f"{name} {np.mean([len(a & b) / 10 for a, b in pairs]):.3f}")
+            offset += len(qs)
         p50 = percentile(times, 50)
         report(
-            f"ANN at {target:,}: nprobe {nprobe}, recall@10 {np.mean(recalls):.3f}",
+            f"{label}: nprobe {nprobe}, recall@10 {', '.join(recalls)}",
             f"p50 {p50:.2f} ms, p95 {percentile(times, 95):.2f} ms",
-            f"exact p50 {exact_p50:.1f} ms",
-            f"{exact_p50 / p50:.0f}x faster",
+            f"exact p50 {exact_p50:.2f} ms",
+            f"{exact_p50 / p50:.1f}x faster",
         )
     with tempfile.TemporaryDirectory() as scratch:
         ivf.save(Path(scratch) / "ivf.faiss")
         size = (Path(scratch) / "ivf.faiss").stat().st_size
-    report(f"IVF file per vector at {target:,}", f"{size / target:.0f} bytes")
+    report(f"{label}: IVF file per vector", f"{size / len(ids):.0f} bytes")
 
 
-SECTIONS = ("ingest", "cold", "warm", "add", "disk", "ann")
+def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
+    """Exact against IVF search on real arXiv vectors at growing sizes: where exact search stops being cheap."""
+    from semsearch.index import APPROXIMATE_FROM
+    from semsearch.store import Store
+
+    if not (ARXIV_INDEX / "papers.sqlite3").exists():
+        print(f"  (needs {ARXIV_INDEX}, see --help)", file=sys.stderr)
+        return
+    store = Store.open(ARXIV_INDEX)
+    all_ids, all_vectors = store.all_vectors(int(store.get_meta("dim")))
+    store.close()
+    question_sets = question_vectors(ARXIV_INDEX)
+    for size in sizes:
+        compare_exact_ivf(all_ids[:size], all_vectors[:size], question_sets, nprobes, f"{min(size, len(all_ids)):,} real vectors")
+    print(f"  (semsearch switches to IVF from {APPROXIMATE_FROM:,} papers)", file=sys.stderr)
+
+
+SECTIONS = ("ingest", "cold", "warm", "add", "disk", "switch", "ann")
 
 
 def main() -> None:
@@ -293,15 +408,20 @@ def main() -> None:
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
     parser.add_argument("--ingest-n", type=int, default=2000, help="abstracts to embed per backend")
     parser.add_argument("--ann-size", type=int, default=1_000_000, help="vectors in the ANN section")
-    parser.add_argument("--nprobe", type=int, action="append", help="nprobe values to try (default 16 32 48 64)")
+    parser.add_argument("--switch-size", type=int, action="append", help="sizes for the switch section")
+    parser.add_argument("--nprobe", type=int, action="append", help="nprobe values to try (default: semsearch's and a few around it)")
     args = parser.parse_args()
+    from semsearch.vectors import DEFAULT_NPROBE
+
     chosen = args.only or list(SECTIONS)
     for name in chosen:
         print(f"[{name}]", file=sys.stderr, flush=True)
         if name == "ingest":
             bench_ingest(args.ingest_n)
+        elif name == "switch":
+            bench_switch(args.switch_size or [25_000, 50_000, 82_779], args.nprobe or [DEFAULT_NPROBE])
         elif name == "ann":
-            bench_ann(args.ann_size, args.nprobe or [16, 32, 48, 64])
+            bench_ann(args.ann_size, args.nprobe or sorted({32, 64, DEFAULT_NPROBE, 128, 256}))
         else:
             globals()[f"bench_{name}"]()
     print(f"\nmachine: {os.cpu_count()} cores, {platform_line()}")

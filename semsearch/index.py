@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -46,8 +47,14 @@ EMBED_CHECKPOINT = 1024
 # Papers added or changed since the FAISS file was written are searched from the database; past this many,
 # an update writes a new file (a few thousand vectors read from SQLite cost a cold query a few milliseconds).
 MERGE_THRESHOLD = 2048
-# From this many papers on, the FAISS file is an approximate IVF index (measured in scripts/bench.py).
-APPROXIMATE_FROM = 250_000
+# From this many papers on, the FAISS file is an approximate IVF index. Exact search costs ~0.07 us per paper on
+# one core (5.8 ms p50 at 82,779 arXiv papers, scripts/bench.py --only switch), so up to here a dense question
+# stays within 10 ms with its embedding; past it IVF answers in ~2 ms at recall@10 >= 0.95.
+APPROXIMATE_FROM = 100_000
+# An IVF index is extended in place until the collection is this many times the size it was trained on; then its
+# lists hold ~4x the vectors they were sized for (each search ~4x slower) and the next merge trains it anew.
+# A day's digest never triggers this on its own: merges happen every MERGE_THRESHOLD papers.
+RETRAIN_GROWTH = 4.0
 
 Progress = Callable[[int], None]
 
@@ -420,11 +427,15 @@ def _merge_vector_file(store: Store, folder: Path, embedder: Embedder, from_scra
     """Write a FAISS file holding every current vector and point the metadata at it (in the caller's transaction).
 
     Exact indexes are rebuilt from the stored vectors; an approximate one is extended in place (no retraining),
-    and one is trained when the collection first reaches APPROXIMATE_FROM papers or on a rebuild.
+    and one is trained when the collection first reaches APPROXIMATE_FROM papers, has grown RETRAIN_GROWTH times
+    past the size it was trained on, or on a rebuild.
     """
     dim = embedder.dim
     paper_count = store.paper_count()
     base = None if from_scratch else _committed_base(store, folder, dim)
+    trained_on = int(store.get_meta("ivf_trained_on") or 0)
+    if base is not None and base.is_approximate and trained_on and paper_count >= RETRAIN_GROWTH * trained_on:
+        base = None
     if base is not None and base.is_approximate:
         base.remove(np.fromiter(store.superseded_ids(), dtype=np.int64))
         base.add(*store.unindexed_vectors(dim))
@@ -434,6 +445,7 @@ def _merge_vector_file(store: Store, folder: Path, embedder: Embedder, from_scra
         ids, matrix = store.all_vectors(dim)
         if paper_count >= APPROXIMATE_FROM:
             base = VectorIndex.train_ivf(dim, ids, matrix)
+            store.set_meta("ivf_trained_on", str(paper_count))
         else:
             base = VectorIndex.build(dim, ids, matrix)
     generation = int(store.get_meta("generation") or 0) + 1
@@ -904,3 +916,20 @@ def _closest_titles(wanted: str, rows: Sequence, limit: int = 5) -> list:
 def index_exists(folder: Path) -> bool:
     """Whether `folder` holds an index database."""
     return (folder / DATABASE_NAME).exists()
+
+
+def recorded_model(folder: Path) -> str | None:
+    """The model id the index at `folder` records, or None when there is no readable index there (yet)."""
+    if not index_exists(folder):
+        return None
+    try:
+        store = Store.open(folder)
+    except (SemsearchError, sqlite3.Error):
+        return None
+    try:
+        return store.get_meta("model")
+    except (SemsearchError, sqlite3.Error):
+        # A damaged index: the command that follows reports it in its own words.
+        return None
+    finally:
+        store.close()

@@ -59,6 +59,34 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
+def int8_embedder():
+    """The bundled model's int8 variant (the default for new indexes), its export made once per session."""
+    from semsearch.embed import QuantizedEmbedder
+
+    embedder = QuantizedEmbedder()
+    embedder.embed_query("warm up")
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def int8_seed_index(tmp_path_factory, seed_digest: Path, int8_embedder) -> Path:
+    """An index of the seed digest built once with the int8 variant (tests must not modify it)."""
+    from semsearch import index
+
+    folder = tmp_path_factory.mktemp("seed-int8") / "index"
+    index.update(folder, [seed_digest], int8_embedder)
+    return folder
+
+
+@pytest.fixture(params=["fp32", "int8"])
+def seed_pair(request) -> tuple[Path, object]:
+    """The seed index and the embedder it was built with, once per variant of the bundled model."""
+    if request.param == "fp32":
+        return request.getfixturevalue("seed_index"), request.getfixturevalue("real_embedder")
+    return request.getfixturevalue("int8_seed_index"), request.getfixturevalue("int8_embedder")
+
+
+@pytest.fixture(scope="session")
 def seed_index(tmp_path_factory, seed_digest: Path, real_embedder) -> Path:
     """An index of the seed digest built once with the real model (tests must not modify it)."""
     from semsearch import index

@@ -178,3 +178,13 @@ def test_check_and_commands_on_a_corrupt_database(tmp_path, seed_digest, fake_em
         out, err = process.communicate(timeout=60)
         assert process.returncode == 1, (args, out, err)
         assert err.startswith("Error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path, seed_digest):
+    """`semsearch ask ... | head`: a closed stdout is no error message, just the shell's SIGPIPE status."""
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], HashingEmbedder())
+    process = semsearch_process(["ask", "training", "-a", "-n", "60"], folder)
+    process.stdout.close()  # the reader is gone before the first line is written
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 141 and err == ""

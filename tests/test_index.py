@@ -325,3 +325,36 @@ def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, h
         assert hits[0].paper.title.startswith("ZeRO")
     assert faiss.read_index(str(folder / second.vector_file)).ntotal == 3506 + 63
     assert np.array_equal(centroids_of(folder / second.vector_file), centroids)  # extended, not retrained
+
+
+def test_an_ivf_index_is_trained_anew_once_the_collection_outgrows_it(tmp_path, hf_daily, seed_digest, monkeypatch):
+    import faiss
+
+    monkeypatch.setattr(index, "APPROXIMATE_FROM", 1000)
+    monkeypatch.setattr(index, "MERGE_THRESHOLD", 50)
+    digests = sorted((hf_daily / "digests").iterdir())
+    folder = tmp_path / "idx"
+    index.update(folder, digests[:100], HashingEmbedder())
+
+    def trained(path: Path) -> tuple[int, np.ndarray]:
+        native = faiss.read_index(str(path))
+        quantizer = faiss.downcast_index(faiss.extract_index_ivf(native).quantizer)
+        return native.ntotal, faiss.vector_to_array(quantizer.codes).copy()
+
+    with SearchIndex(folder) as search_index:
+        first = search_index.info()
+    size, centroids = trained(folder / first.vector_file)
+    assert first.index_factory.startswith("IVF") and size == first.papers >= 1000
+    # Grown past RETRAIN_GROWTH x the trained size: the merge trains new centroids over every vector.
+    monkeypatch.setattr(index, "RETRAIN_GROWTH", 1.5)
+    index.update(folder, digests[100:], HashingEmbedder())
+    with SearchIndex(folder) as search_index:
+        second = search_index.info()
+    grown, new_centroids = trained(folder / second.vector_file)
+    assert grown == second.papers >= 1.5 * first.papers
+    assert not np.array_equal(new_centroids, centroids)
+    # A small update afterwards extends the new index as before.
+    index.update(folder, [seed_digest], HashingEmbedder())
+    with SearchIndex(folder) as search_index:
+        third = search_index.info()
+    assert np.array_equal(trained(folder / third.vector_file)[1], new_centroids)

@@ -22,9 +22,10 @@ def test_bundled_weights_are_the_pinned_all_minilm_l6_v2():
     assert file_sha256(bundled_model_dir() / "model.safetensors") == BUNDLED_WEIGHTS_SHA256
 
 
-def test_vectors_are_unit_length_and_384_d(real_embedder):
-    documents = real_embedder.embed_documents(["A short abstract.", "Another, longer abstract " * 20])
-    query = real_embedder.embed_query("a question")
+def test_vectors_are_unit_length_and_384_d(seed_pair):
+    embedder = seed_pair[1]
+    documents = embedder.embed_documents(["A short abstract.", "Another, longer abstract " * 20])
+    query = embedder.embed_query("a question")
     assert documents.shape == (2, 384) and query.shape == (384,)
     assert np.allclose(np.linalg.norm(documents, axis=1), 1.0, atol=1e-5)
     assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
@@ -41,25 +42,25 @@ def test_vectors_are_unit_length_and_384_d(real_embedder):
         ("pipeline parallelism and the vocabulary layer", ["Balancing Pipeline Parallelism with Vocabulary Parallelism"]),
     ],
 )
-def test_reader_questions_find_their_papers(seed_index, real_embedder, question, expected_titles):
-    with SearchIndex(seed_index, real_embedder) as search_index:
+def test_reader_questions_find_their_papers(seed_pair, question, expected_titles):
+    with SearchIndex(*seed_pair) as search_index:
         top = [hit.paper.title for hit in search_index.ask(question, 5)]
     for expected in expected_titles:
         assert any(title.startswith(expected) for title in top), (question, top)
 
 
-def test_each_seed_title_finds_its_own_paper(seed_index, real_embedder, seed_digest):
+def test_each_seed_title_finds_its_own_paper(seed_pair, seed_digest):
     papers = parse_digest_file(seed_digest).papers
     found = 0
-    with SearchIndex(seed_index, real_embedder) as search_index:
+    with SearchIndex(*seed_pair) as search_index:
         for paper in papers:
             if paper.title in [hit.paper.title for hit in search_index.ask(paper.title, 5)]:
                 found += 1
     assert found / len(papers) >= 0.95, f"{found}/{len(papers)}"
 
 
-def test_related_papers_of_zero_are_about_distributed_training(seed_index):
-    with SearchIndex(seed_index) as search_index:
+def test_related_papers_of_zero_are_about_distributed_training(seed_pair):
+    with SearchIndex(seed_pair[0]) as search_index:
         source, hits = search_index.related("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", 5)
     titles = [hit.paper.title for hit in hits]
     assert source.title not in titles
