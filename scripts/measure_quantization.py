@@ -77,18 +77,21 @@ def main() -> None:
     reference = fp32.embed_documents(documents)
 
     print(f"1. fp32 against int8, {len(documents)} arXiv abstracts (title + abstract)")
-    print(cosine_line("per-channel weights (semsearch)", reference, int8.embed_documents(documents)))
+    # Both int8 variants embed one text per call, as semsearch does.
+    print(cosine_line("per-channel weights (semsearch)", reference, int8.embed_each(documents)))
     with tempfile.TemporaryDirectory() as scratch:
         per_tensor = Path(scratch)
         fastpath.quantize_graph(embed.fast_query_dir(FP32) / fastpath.ONNX_NAME, per_tensor / fastpath.ONNX_NAME,
                                 per_channel=False)
         for name in (fastpath.TOKENIZER_NAME, fastpath.MANIFEST_NAME):
             (per_tensor / name).write_bytes((embed.fast_query_dir(INT8) / name).read_bytes())
-        # The copied manifest describes the per-channel file; only the sizes need to agree for loading.
+        # The copied manifest describes the per-channel export; list this one's files instead (sizes are checked).
         manifest = json.loads((per_tensor / fastpath.MANIFEST_NAME).read_text())
-        manifest["files"][fastpath.ONNX_NAME]["size"] = (per_tensor / fastpath.ONNX_NAME).stat().st_size
+        manifest["files"] = {
+            name: {"size": (per_tensor / name).stat().st_size} for name in (fastpath.ONNX_NAME, fastpath.TOKENIZER_NAME)
+        }
         (per_tensor / fastpath.MANIFEST_NAME).write_text(json.dumps(manifest))
-        tensor_vectors = fastpath.OnnxQueryEncoder(per_tensor).embed_documents(documents)
+        tensor_vectors = fastpath.OnnxQueryEncoder(per_tensor).embed_each(documents)
     print(cosine_line("one scale per tensor", reference, tensor_vectors))
 
     texts = titles + claims(args.n)

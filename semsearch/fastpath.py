@@ -5,8 +5,9 @@ same vectors (Transformer -> mean pooling -> L2 normalize, as the model folder d
 onnxruntime, tokenizers and numpy at query time. Only `export_onnx` touches torch, once, when an index is built.
 
 `quantize_export` turns an fp32 export into an int8 one (fused transformer ops, int8 weights per output channel,
-activations quantized per call): about 2.5x the documents per second of torch on 2 cores, at a cosine of ~0.995
-to the fp32 vectors. An index embeds questions and documents with the same variant, and records which.
+activations quantized per call): 2.5x the abstracts per second of torch on 2 cores (scripts/bench.py), at a
+cosine of ~0.995 to the fp32 vectors. An index embeds questions and documents with the same variant, and records
+which.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ FLAT_FACTORY = "IDMap2,Flat"
 _IVF_FACTORY = re.compile(r"^IVF(\d+),Flat$")
 # Lists probed per query. At 1M vectors (the 82,779 arXiv vectors replicated 12 times, IVF4096) recall@10 against
 # exact search is 0.958 for off-field questions (SciFact claims) and 0.990 for in-field ones (digest titles) at
-# p50 5.4 ms; 48 lists gave 0.837 / 0.960 (scripts/bench.py --only ann). Off-field questions set the bar.
+# p50 5.0 ms; 48 lists gave 0.837 / 0.960 (scripts/bench.py --only ann). Off-field questions set the bar.
 DEFAULT_NPROBE = 256
 
 
