@@ -183,6 +183,36 @@ def _save_with_side_weights(source: Path, target: Path) -> None:
     source.unlink()
 
 
+def _install_checked(
+    staging: Path,
+    out_dir: Path,
+    feeds: dict[str, np.ndarray],
+    expected: np.ndarray,
+    min_cosine: float,
+    mismatch: str,
+    tokenizer: Path,
+) -> dict[str, dict]:
+    """Check the staged graph against `expected`, then move it, its weights and `tokenizer` into out_dir.
+
+    Returns the size and sha256 of each file, for the manifest the caller writes last.
+    """
+    # Checked before anything is replaced: a wrong graph must not look like a good export.
+    got = _session(staging / ONNX_NAME, threads=1).run([OUTPUT_NAME], feeds)[0]
+    worst = float(np.min(np.sum(expected * got, axis=1))) if got.shape == expected.shape else -1.0
+    if worst < min_cosine:
+        raise ModelUnavailableError(f"{mismatch} (cosine {worst:.6f})")
+    shutil.copyfile(tokenizer, staging / TOKENIZER_NAME)
+    files = {}
+    for name in (ONNX_NAME, DATA_NAME, TOKENIZER_NAME):
+        # Staging files are private (0600 from onnx and tempfile); an export is shared like the index.
+        os.chmod(staging / name, 0o644)
+        files[name] = {"sha256": _sha256(staging / name), "size": (staging / name).stat().st_size}
+    # Same filesystem, so each replace is atomic; the weights go before the graph that refers to them.
+    for name in (DATA_NAME, ONNX_NAME, TOKENIZER_NAME):
+        os.replace(staging / name, out_dir / name)
+    return files
+
+
 def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) -> Path:
     """Export the model with pooling and normalization in the graph to out_dir/model.onnx; returns out_dir."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -271,21 +301,11 @@ def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) 
             )
             expected = module(*args).numpy()
         _save_with_side_weights(traced, staging / ONNX_NAME)
-        # Check the files before they replace anything: a wrong graph must not look like a good export.
         feeds = {name: tensor.numpy() for name, tensor in trace.items()}
-        got = _session(staging / ONNX_NAME, threads=1).run([OUTPUT_NAME], feeds)[0]
-        worst = float(np.min(np.sum(expected * got, axis=1))) if got.shape == expected.shape else -1.0
-        if worst < _EXPORT_MIN_COSINE:
-            raise ModelUnavailableError(f"the ONNX export of {model_dir} disagrees with torch (cosine {worst:.6f})")
-        shutil.copyfile(model_dir / TOKENIZER_NAME, staging / TOKENIZER_NAME)
-        files = {}
-        for name in (ONNX_NAME, DATA_NAME, TOKENIZER_NAME):
-            # Staging files are private (0600 from onnx and tempfile); an export is shared like the index.
-            os.chmod(staging / name, 0o644)
-            files[name] = {"sha256": _sha256(staging / name), "size": (staging / name).stat().st_size}
-        # Same filesystem, so each replace is atomic; the weights go before the graph that refers to them.
-        for name in (DATA_NAME, ONNX_NAME, TOKENIZER_NAME):
-            os.replace(staging / name, out_dir / name)
+        files = _install_checked(
+            staging, out_dir, feeds, expected, _EXPORT_MIN_COSINE, f"the ONNX export of {model_dir} disagrees with torch",
+            model_dir / TOKENIZER_NAME,
+        )
 
     manifest = {
         "format": FORMAT_VERSION,
@@ -368,19 +388,11 @@ def quantize_export(fp32_dir: Path, out_dir: Path) -> Path:
         quantize_graph(fp32_dir / ONNX_NAME, staging / "quantized.onnx")
         _save_with_side_weights(staging / "quantized.onnx", staging / ONNX_NAME)
         feeds = _feeds(source._tokenizer, _TRACE_TEXTS)
-        expected = source._session.run([source._output], feeds)[0]
-        got = _session(staging / ONNX_NAME, threads=1).run([source._output], feeds)[0]
-        worst = float(np.min(np.sum(expected * got, axis=1))) if got.shape == expected.shape else -1.0
-        if worst < _QUANTIZED_MIN_COSINE:
-            raise ModelUnavailableError(f"the int8 model made from {fp32_dir} disagrees with fp32 (cosine {worst:.4f})")
-        shutil.copyfile(fp32_dir / TOKENIZER_NAME, staging / TOKENIZER_NAME)
-        files = {}
-        for name in (ONNX_NAME, DATA_NAME, TOKENIZER_NAME):
-            os.chmod(staging / name, 0o644)
-            files[name] = {"sha256": _sha256(staging / name), "size": (staging / name).stat().st_size}
-        # The weights go before the graph that refers to them.
-        for name in (DATA_NAME, ONNX_NAME, TOKENIZER_NAME):
-            os.replace(staging / name, out_dir / name)
+        expected = source._session.run([OUTPUT_NAME], feeds)[0]
+        files = _install_checked(
+            staging, out_dir, feeds, expected, _QUANTIZED_MIN_COSINE,
+            f"the int8 model made from {fp32_dir} disagrees with fp32", fp32_dir / TOKENIZER_NAME,
+        )
 
     manifest = {
         key: value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -40,6 +42,18 @@ def seed_digest(data_dir: Path) -> Path:
 def hf_daily(data_dir: Path) -> Path:
     """The folder of 274 daily digests with their manifest."""
     return HF_DAILY
+
+
+@pytest.fixture(scope="session")
+def arxiv_papers(data_dir: Path) -> list[dict]:
+    """The first 1,000 papers of the real arXiv sample."""
+    out = []
+    with gzip.open(data_dir / "arxiv" / "papers.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            out.append(json.loads(line))
+            if len(out) == 1000:
+                break
+    return out
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -57,15 +56,9 @@ def reference(model_dir: Path):
 
 
 @pytest.fixture(scope="module")
-def papers(data_dir: Path) -> list[dict]:
+def papers(arxiv_papers: list[dict]) -> list[dict]:
     """The first 1,000 papers of the arXiv sample."""
-    out = []
-    with gzip.open(data_dir / "arxiv" / "papers.jsonl.gz", "rt", encoding="utf-8") as handle:
-        for line in handle:
-            out.append(json.loads(line))
-            if len(out) == 1000:
-                break
-    return out
+    return arxiv_papers
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
@@ -33,15 +32,9 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def arxiv(data_dir: Path) -> list[dict]:
+def arxiv(arxiv_papers: list[dict]) -> list[dict]:
     """The first 1,000 real arXiv records."""
-    records = []
-    with gzip.open(data_dir / "arxiv" / "papers.jsonl.gz", "rt", encoding="utf-8") as handle:
-        for line in handle:
-            records.append(json.loads(line))
-            if len(records) == 1000:
-                break
-    return records
+    return arxiv_papers
 
 
 @pytest.fixture(scope="module")
