@@ -264,7 +264,7 @@ class QuantizedEmbedder:
                 except ModelUnavailableError as exc:
                     problem = str(exc)
             if problem is not None:
-                log.warning("preparing the int8 model, once (%s)", problem)
+                log.warning("preparing the int8 model, once per machine (about 10 s; %s)", problem)
                 self._prepare(folder)
                 self._encoder = fastpath.OnnxQueryEncoder(folder, threads=1)
         return self._encoder

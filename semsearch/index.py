@@ -47,8 +47,8 @@ EMBED_CHECKPOINT = 1024
 # Papers added or changed since the FAISS file was written are searched from the database; past this many,
 # an update writes a new file (a few thousand vectors read from SQLite cost a cold query a few milliseconds).
 MERGE_THRESHOLD = 2048
-# From this many papers on, the FAISS file is an approximate IVF index. Exact search costs ~0.07 us per paper on
-# one core (5.8 ms p50 at 82,779 arXiv papers, scripts/bench.py --only switch), so up to here a dense question
+# From this many papers on, the FAISS file is an approximate IVF index. Exact search costs ~0.06 us per paper on
+# one core (4.65 ms p50 at 82,779 arXiv papers, scripts/bench.py --only switch), so up to here a dense question
 # stays within 10 ms with its embedding; past it IVF answers in ~2 ms at recall@10 >= 0.95.
 APPROXIMATE_FROM = 100_000
 # An IVF index is extended in place until the collection is this many times the size it was trained on; then its
