@@ -275,10 +275,15 @@ class QuantizedEmbedder:
 
         fp32_folder = fast_query_dir(FP32)
         try:
-            if _export_problem(fp32_folder, FP32) is not None:
-                fp32_folder.mkdir(parents=True, exist_ok=True)
-                fastpath.export_onnx(self._model_dir or bundled_model_dir(), fp32_folder, model_id=BUNDLED_MODEL_ID)
             folder.mkdir(parents=True, exist_ok=True)
+            if _export_problem(fp32_folder, FP32) is None:
+                try:
+                    fastpath.quantize_export(fp32_folder, folder)
+                    return
+                except ModelUnavailableError as exc:  # e.g. damaged fp32 files under an intact manifest
+                    log.warning("exporting the fp32 model again (%s)", exc)
+            fp32_folder.mkdir(parents=True, exist_ok=True)
+            fastpath.export_onnx(self._model_dir or bundled_model_dir(), fp32_folder, model_id=BUNDLED_MODEL_ID)
             fastpath.quantize_export(fp32_folder, folder)
         except ModelUnavailableError as exc:
             raise ModelUnavailableError(

@@ -114,6 +114,18 @@ def test_a_missing_or_damaged_int8_export_is_made_again_with_a_notice(int8_embed
         assert float(got @ expected) >= 0.99999
 
 
+def test_a_damaged_fp32_export_is_made_again_before_quantizing(int8_embedder, tmp_path, monkeypatch, caplog):
+    _use_a_copy_of_the_exports(tmp_path / "cache", monkeypatch)
+    expected = int8_embedder.embed_query("graph neural networks for molecules")
+    shutil.rmtree(fast_query_dir(INT8))
+    weights = fast_query_dir(FP32) / DATA_NAME
+    weights.write_bytes(b"\0" * weights.stat().st_size)  # same size: only the hash tells
+    with caplog.at_level(logging.WARNING, logger="semsearch"):
+        got = QuantizedEmbedder().embed_query("graph neural networks for molecules")
+    assert any("exporting the fp32 model again" in r.getMessage() for r in caplog.records)
+    assert float(got @ expected) >= 0.99999
+
+
 def test_an_unwritable_cache_is_a_one_line_error(int8_embedder, tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should be")
