@@ -103,7 +103,9 @@ def digest_titles(n: int = 200) -> list[str]:
 
 def question_vectors(folder: Path) -> dict[str, np.ndarray]:
     """Two sets of 200 real questions embedded as the index at `folder` embeds them: off-field and in-field."""
-    embedder = index_embedder(folder)
+    from semsearch.index import embedder_for
+
+    embedder = embedder_for(folder)
     sets = {"SciFact claims": questions(200), "digest titles": digest_titles(200)}
     return {name: np.stack([embedder.embed_query(q) for q in texts]) for name, texts in sets.items()}
 
@@ -217,21 +219,13 @@ def bench_cold() -> None:
     report("cold `semsearch --help` (median of 5)", f"{statistics.median(help_times):.2f} s")
 
 
-def index_embedder(folder: Path):
-    """The bundled model at the variant the index at `folder` records, as the CLI picks it."""
-    from semsearch.embed import embedder_from_spec, precision_of
-    from semsearch.index import recorded_model
-
-    return embedder_from_spec(precision=precision_of(recorded_model(folder)))
-
-
 def warm_latency(folder: Path, label: str, qs: list[str]) -> None:
     """p50/p95 of SearchIndex.ask over real questions per mode, after one warm-up question; and of the embedding."""
-    from semsearch.index import SearchIndex
+    from semsearch.index import SearchIndex, embedder_for
     from semsearch.vectors import single_threaded_searches
 
     single_threaded_searches()  # as the CLI and the server search
-    embedder = index_embedder(folder)
+    embedder = embedder_for(folder)
     with SearchIndex(folder, embedder) as search_index:
         papers = search_index.info().papers
         for mode in ("dense", "hybrid"):
@@ -277,7 +271,7 @@ def bench_add() -> None:
         digest.write_text(
             "Nov 25\n\n" + "".join(f"{r['title'].rstrip('.')}\n\n{r['text']}\n\n" for r in records), encoding="utf-8"
         )
-        embedder = index_embedder(copy)
+        embedder = index.embedder_for(copy)
         embedder.embed_documents(["warm up"])
         start = time.perf_counter()
         embedder.embed_documents([f"{r['title']} {r['text']}" for r in records])

@@ -160,13 +160,13 @@ def _embedder(ctx: click.Context, index_path: Path | None = None, precision: str
     obj = ctx.obj or {}
     if obj.get("embedder") is not None:
         return obj["embedder"]
-    from semsearch.embed import embedder_from_spec, precision_of
+    if index_path is None:
+        from semsearch.embed import embedder_from_spec
 
-    if precision is None and index_path is not None:
-        from semsearch.index import recorded_model
+        return embedder_from_spec(precision=precision)
+    from semsearch.index import embedder_for
 
-        precision = precision_of(recorded_model(index_path))
-    return embedder_from_spec(precision=precision)
+    return embedder_for(index_path, precision)
 
 
 def precision_option(what: str) -> Callable[[Callable], Callable]:

@@ -918,6 +918,16 @@ def index_exists(folder: Path) -> bool:
     return (folder / DATABASE_NAME).exists()
 
 
+def embedder_for(folder: Path, precision: str | None = None) -> Embedder:
+    """The embedder for the index at `folder`: the bundled model at `precision`, else at the variant the index
+    records (the default for a new index); SEMSEARCH_EMBEDDER's embedder when that is set."""
+    from semsearch.embed import embedder_from_spec, precision_of
+
+    if precision is None:
+        precision = precision_of(recorded_model(folder))
+    return embedder_from_spec(precision=precision)
+
+
 def recorded_model(folder: Path) -> str | None:
     """The model id the index at `folder` records, or None when there is no readable index there (yet)."""
     if not index_exists(folder):
