@@ -35,13 +35,16 @@ from semsearch.fusion import DEFAULT_MODE, MODES, RELATED_MODE, SCORE_KINDS
 from semsearch.keys import normalize_arxiv_id, normalize_title, paper_key
 from semsearch.locking import write_lock
 from semsearch.store import DATABASE_NAME, FORMAT_VERSION, Store, StoredPaper, passage_bm25
+from semsearch.terms import TermCounter
 from semsearch.vectors import DEFAULT_NPROBE, FLAT_FACTORY, LayeredIndex, VectorIndex
+from semsearch.wordindex import Postings, WordIndex, encode_counts
 from semsearch.wordvectors import bundled_word_vectors
 
 log = logging.getLogger("semsearch")
 
 DEFAULT_INDEX = Path("indexes") / "default"
 VECTOR_FILE_PATTERN = re.compile(r"^vectors-(\d+)\.faiss(\.tmp)?$")
+WORD_FILE_PATTERN = re.compile(r"^words-(\d+)\.bin(\.tmp)?$")
 # Papers embedded between two checkpoints of an interrupted run; the rest is reused on the rerun.
 EMBED_CHECKPOINT = 1024
 # Papers added or changed since the FAISS file was written are searched from the database; past this many,
@@ -250,6 +253,7 @@ def update(
                 progress,
             )
             with store.transaction():
+                store.ensure_word_tables()
                 _apply_plan(store, plan, vectors)
                 if _needs_merge(store, folder):
                     _merge_vector_file(store, folder, embedder)
@@ -306,6 +310,7 @@ def rebuild(
                 texts[record.content_hash] = document_text(record.title, record.abstract)
             vectors, embedded = _embed_with_checkpoints(store, embedder, texts, progress)
             with store.transaction():
+                store.ensure_word_tables()
                 _apply_plan(store, plan, vectors)
                 if not reuse_vectors:
                     rows = store.all_texts()
@@ -384,7 +389,8 @@ def _embed_with_checkpoints(
 
 
 def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> None:
-    """Write the plan's papers, vectors and appearances; new vectors wait in the `unindexed` list."""
+    """Write the plan's papers, vectors, words and appearances; new vectors wait in the `unindexed` list."""
+    written: list[tuple[int, str, str]] = []
     for paper_id, arxiv_id in plan.learned_arxiv_ids:
         if store.id_by_arxiv_id(arxiv_id) is None:
             store.set_arxiv_id(paper_id, arxiv_id)
@@ -404,12 +410,15 @@ def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> No
             vectors[record.content_hash],
         )
         store.mark_unindexed(paper_id)
+        written.append((paper_id, record.title, record.abstract))
         for source, date in record.appearances:
             store.add_appearance(paper_id, source, date)
     for paper_id, record in plan.changed:
         vector = vectors[record.content_hash]
         store.update_paper_content(paper_id, record.title, record.abstract, record.content_hash, vector)
         store.mark_unindexed(paper_id, superseded=True)
+        written.append((paper_id, record.title, record.abstract))
+    store.set_paper_terms(_word_counts(store, written))
     for paper_id, record in [*plan.changed, *plan.unchanged]:
         for source, date in record.appearances:
             store.add_appearance(paper_id, source, date)
@@ -419,8 +428,8 @@ def _needs_merge(store: Store, folder: Path) -> bool:
     """Whether to write a new FAISS file now: the recent layer grew too big, or there is no usable file."""
     if store.unindexed_count() >= MERGE_THRESHOLD:
         return True
-    name = store.get_meta("vector_file")
-    return name is None or not (folder / name).is_file()
+    names = (store.get_meta("vector_file"), store.get_meta("word_file"))
+    return any(name is None or not (folder / name).is_file() for name in names)
 
 
 def _merge_vector_file(store: Store, folder: Path, embedder: Embedder, from_scratch: bool = False) -> None:
@@ -451,12 +460,75 @@ def _merge_vector_file(store: Store, folder: Path, embedder: Embedder, from_scra
     generation = int(store.get_meta("generation") or 0) + 1
     name = f"vectors-{generation:06d}.faiss"
     base.save(folder / name)
+    _merge_word_file(store, folder, generation, from_scratch)
     store.clear_unindexed()
     store.set_meta("generation", str(generation))
     store.set_meta("vector_file", name)
     store.set_meta("vector_count", str(base.size))
     store.set_meta("index_factory", base.factory)
     store.set_meta("nprobe", str(base.nprobe))
+
+
+def _merge_word_file(store: Store, folder: Path, generation: int, from_scratch: bool) -> None:
+    """Write the word index file for every current paper and point the metadata at it (in the caller's transaction).
+
+    The committed file is extended: its changed and removed papers dropped, the recent papers' stored counts
+    added, without tokenizing anything again. Without a usable committed file every paper is counted anew.
+    """
+    store.ensure_word_tables()
+    base = None if from_scratch else _committed_words(store, folder)
+    postings = None
+    if base is not None:
+        postings = base.merged(store.superseded_ids() | store.unindexed_ids(), store.paper_terms())
+    if postings is None or postings.size != store.paper_count():  # the file and the database disagree: start over
+        postings = Postings.from_counts(_word_counts(store, store.all_texts()))
+    name = f"words-{generation:06d}.bin"
+    postings.save(folder / name)
+    store.set_meta("word_file", name)
+    store.set_meta("word_count", str(postings.size))
+    # The file now holds every paper's words; the database keeps only those of papers added after it.
+    store.clear_paper_terms()
+
+
+def _committed_words(store: Store, folder: Path) -> Postings | None:
+    """The committed word index file, or None when there is none or it is unreadable or out of step."""
+    name = store.get_meta("word_file")
+    if name is None:
+        return None
+    try:
+        postings = Postings.load(folder / name)
+    except IndexCorruptError as exc:
+        log.warning("%s; counting every paper's words again", exc)
+        return None
+    if str(postings.size) != store.get_meta("word_count"):
+        log.warning("the word index file %s is out of step with the database; counting every paper's words again", name)
+        return None
+    return postings
+
+
+def _word_counts(store: Store, papers: Sequence[tuple[int, str, str]]) -> list[tuple[int, bytes]]:
+    """(id, stored word counts) of these (id, title, abstract) papers; new terms are numbered in the database."""
+    found: list[tuple[int, bytes]] = []
+    if not papers:
+        return found
+    with TermCounter() as counter:
+        for start in range(0, len(papers), 4096):
+            batch = papers[start : start + 4096]
+            counts = counter.count([(title, abstract) for _, title, abstract in batch])
+            ids = store.term_ids((term for pair in counts for side in pair for term in side), create=True)
+            for (paper_id, _, _), (in_title, in_abstract) in zip(batch, counts):
+                terms = list(in_title.keys() | in_abstract.keys())
+                found.append(
+                    (
+                        paper_id,
+                        encode_counts(
+                            np.array([ids[term] for term in terms], dtype=np.int64),
+                            np.array([in_title[term] for term in terms], dtype=np.int64),
+                            np.array([in_abstract[term] for term in terms], dtype=np.int64),
+                        ),
+                    )
+                )
+    return found
 
 
 def _committed_base(store: Store, folder: Path, dim: int) -> VectorIndex | None:
@@ -482,9 +554,9 @@ def _committed_base(store: Store, folder: Path, dim: int) -> VectorIndex | None:
 
 def _tidy(store: Store, folder: Path) -> None:
     """After a commit: delete FAISS files no committed state points at, and return freed pages to the disk."""
-    current = store.get_meta("vector_file")
+    current = {store.get_meta("vector_file"), store.get_meta("word_file")}
     for path in folder.iterdir():
-        if VECTOR_FILE_PATTERN.match(path.name) and path.name != current:
+        if (VECTOR_FILE_PATTERN.match(path.name) or WORD_FILE_PATTERN.match(path.name)) and path.name not in current:
             path.unlink(missing_ok=True)
     store.release_free_pages()
 
@@ -595,6 +667,7 @@ def check(folder: Path) -> CheckReport:
                 problems.append(f"the vector file {name} is missing; run `semsearch rebuild --reuse-vectors`")
             except IndexCorruptError as exc:
                 problems.append(f"{exc}; run `semsearch rebuild --reuse-vectors`")
+        problems += _check_word_file(store, folder)
         if store.unindexed_count():
             notes.append(f"{store.unindexed_count()} recent papers are searched beside the vector file")
         if store.pending_count():
@@ -602,6 +675,29 @@ def check(folder: Path) -> CheckReport:
         return CheckReport(str(folder), papers, problems, notes)
     finally:
         store.close()
+
+
+def _check_word_file(store: Store, folder: Path) -> list[str]:
+    """Problems of the word index file: unreadable, damaged (checksum) or out of step with the database."""
+    name = store.get_meta("word_file")
+    if name is None:
+        return []  # an index made before word index files: FTS5 answers word searches until the next update
+    repair = "run `semsearch rebuild --reuse-vectors`"
+    try:
+        postings = Postings.load(folder / name, verify=True)
+    except IndexCorruptError as exc:
+        return [f"{exc}; {repair}"]
+    held = set(postings.paper_ids.tolist())
+    missing = store.paper_ids() - store.unindexed_ids() - held
+    foreign = held - store.paper_ids() - store.superseded_ids()
+    stored = len(store.paper_terms()) if store.has_word_tables() else 0
+    if str(postings.size) != store.get_meta("word_count") or missing or foreign or stored != store.unindexed_count():
+        return [
+            f"the word index file {name} is out of step with the database ({len(missing)} papers missing, "
+            f"{len(foreign)} unknown ids, {store.unindexed_count() - stored} recent papers without word counts); "
+            + repair
+        ]
+    return []
 
 
 def _now() -> str:
@@ -630,11 +726,15 @@ class SearchIndex:
                 f"the index at {folder} holds no papers yet; add some with `semsearch update DIGEST_OR_FOLDER`"
             )
         self.dim = int(dim)
-        self._vectors: VectorIndex | None = None
+        self._vectors: LayeredIndex | None = None
+        self._words: WordIndex | bool | None = None
+        self._term_counter: TermCounter | None = None
 
     def close(self) -> None:
         """Release the database connection."""
         self._store.close()
+        if self._term_counter is not None:
+            self._term_counter.close()
 
     def __enter__(self) -> "SearchIndex":
         return self
@@ -740,11 +840,67 @@ class SearchIndex:
     def _lexical(
         self, text: str, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None
     ) -> list[tuple[int, float]]:
-        self._require_lexical_index()
-        match = lexical.fts_query(lexical.query_terms(text))
-        if match is None:  # only stopwords or punctuation: no word to look up
+        words = lexical.query_terms(text)
+        if not words:  # only stopwords or punctuation: no word to look up
             return []
-        return self._store.lexical_search(match, limit, lexical.FIELD_WEIGHTS, exclude, allowed)
+        word_index = self._word_index()
+        if word_index is not None:
+            try:
+                return word_index.search(self._term_ids(words), limit, lexical.FIELD_WEIGHTS, exclude, allowed)
+            except IndexError:  # a damaged file pointing past its own arrays
+                log.warning(
+                    "the word index file is damaged; searching words with SQLite instead "
+                    "(repair: `semsearch rebuild --reuse-vectors`)"
+                )
+                self._words = False
+        self._require_lexical_index()
+        return self._store.lexical_search(lexical.fts_query(words), limit, lexical.FIELD_WEIGHTS, exclude, allowed)
+
+    def _term_ids(self, words: Sequence[str]) -> list[int | None]:
+        """The term id of each question word's stem (None when no paper holds it), one entry per word as FTS5 counts."""
+        if self._term_counter is None:
+            self._term_counter = TermCounter()
+        # A word is one term; in the rare word that FTS5 splits further (a character unicode61 treats as a
+        # separator), each part counts on its own instead of as a phrase.
+        stems = [stem for word in words for stem in self._term_counter.terms(word)]
+        ids = self._store.term_ids(stems)
+        return [ids.get(stem) for stem in stems]
+
+    def _word_index(self) -> WordIndex | None:
+        """The word index file plus the recent papers, or None for an index without one (FTS5 answers instead)."""
+        if self._words is None:
+            self._words = self._load_words()
+        return self._words or None
+
+    def _load_words(self) -> WordIndex | bool:
+        """The word index in one consistent snapshot; False when there is no usable file (said once, as a warning)."""
+        for _ in range(3):  # a writer may delete the file this snapshot names right after committing a new one
+            with self._store.snapshot():
+                name = self._store.get_meta("word_file")
+                if name is None or not self._store.has_word_tables():
+                    return False  # an index made before word index files: FTS5 gives the same ranking, slower
+                path = self.folder / name
+                try:
+                    base = Postings.load(path)
+                except IndexCorruptError as exc:
+                    if not path.exists():
+                        continue
+                    problem = str(exc)
+                    break
+                if str(base.size) != self._store.get_meta("word_count"):
+                    recorded = self._store.get_meta("word_count")
+                    problem = f"the word index file {name} holds {base.size} papers, not the {recorded} recorded"
+                    break
+                counts = self._store.paper_terms()
+                if len(counts) != self._store.unindexed_count():
+                    problem = f"{self._store.unindexed_count() - len(counts)} recent papers have no stored word counts"
+                    break
+                recent = Postings.from_counts(counts)
+                return WordIndex(base, recent, self._store.superseded_ids())
+        else:
+            problem = "the word index file is missing"
+        log.warning("%s; searching words with SQLite instead (repair: `semsearch rebuild --reuse-vectors`)", problem)
+        return False
 
     def _require_lexical_index(self) -> None:
         if not self._store.has_lexical_index():

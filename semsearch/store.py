@@ -58,6 +58,21 @@ CREATE TABLE IF NOT EXISTS pending_vectors (
 );
 """
 
+_WORD_TABLES = """
+-- The words BM25 counts (the FTS5 tokenizer's stems), numbered once, and how often each occurs in the papers
+-- added or changed since the word index file (semsearch/wordindex.py) was written: the next merge adds them to
+-- the file without tokenizing them again, and clears them.
+CREATE TABLE IF NOT EXISTS terms (
+    id   INTEGER PRIMARY KEY,
+    term TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS paper_terms (
+    paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE,
+    counts   BLOB NOT NULL
+);
+"""
+
+
 # The BM25 index over title + abstract. External content: it stores only the inverted index and reads the text
 # from `papers`. Triggers keep it in step inside whatever transaction changes `papers`, so no write path can
 # forget it. (Statements, not a script: a trigger body holds semicolons.)
@@ -166,7 +181,7 @@ class Store:
             store = cls(connection, path)
             if create:
                 with store.transaction():
-                    for statement in _SCHEMA.split(";"):
+                    for statement in (_SCHEMA + _WORD_TABLES).split(";"):
                         if statement.strip():
                             connection.execute(statement)
                     connection.execute(
@@ -440,6 +455,52 @@ class Store:
         )
         return {int(row[0]) for row in rows}
 
+    # -- the words of each paper (semsearch/wordindex.py) ------------------------------------------------------
+
+    def has_word_tables(self) -> bool:
+        """Whether the database stores each paper's words (indexes created before that lack them until a write)."""
+        row = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paper_terms'").fetchone()
+        return row is not None
+
+    def ensure_word_tables(self) -> None:
+        """Create the word tables when missing (in the caller's transaction)."""
+        for statement in _WORD_TABLES.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+
+    def term_ids(self, terms: Iterable[str], create: bool = False) -> dict[str, int]:
+        """The ids of these terms (numbering new ones when `create`); a term never stored is left out."""
+        terms = list(dict.fromkeys(terms))
+        if create:
+            self._db.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", ((term,) for term in terms))
+        found: dict[str, int] = {}
+        for start in range(0, len(terms), 500):
+            chunk = terms[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT term, id FROM terms WHERE term IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update((term, int(term_id)) for term, term_id in rows)
+        return found
+
+    def set_paper_terms(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        """Store papers' word counts, given as (paper id, blob), replacing what was there."""
+        self._db.executemany(
+            "INSERT INTO paper_terms (paper_id, counts) VALUES (?, ?) "
+            "ON CONFLICT (paper_id) DO UPDATE SET counts = excluded.counts",
+            rows,
+        )
+
+    def paper_terms(self) -> list[tuple[int, bytes]]:
+        """(paper id, word counts blob) of the papers not in the word index file yet, in id order."""
+        rows = self._db.execute(
+            "SELECT t.paper_id, t.counts FROM unindexed u JOIN paper_terms t ON t.paper_id = u.paper_id ORDER BY 1"
+        )
+        return [(int(paper_id), counts) for paper_id, counts in rows]
+
+    def clear_paper_terms(self) -> None:
+        """Forget the stored word counts once a new word index file holds them."""
+        self._db.execute("DELETE FROM paper_terms")
+
     # -- reading ----------------------------------------------------------------------------------------------
 
     def paper_count(self) -> int:
@@ -626,3 +687,30 @@ def passage_bm25(passages: Sequence[str], match: str | None) -> list[float]:
     finally:
         connection.close()
     return scores
+
+
+class FtsTokenizer:
+    """The index's FTS5 tokenizer on its own: texts in, the terms FTS5 would index out (in memory, nothing written)."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.execute(f"CREATE VIRTUAL TABLE texts USING fts5(text, tokenize='{_TOKENIZER}')")
+        self._db.execute("CREATE VIRTUAL TABLE text_terms USING fts5vocab(texts, instance)")
+
+    def terms(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text's terms (stems), as many times as they occur; order within a text is not kept."""
+        found: list[list[str]] = [[] for _ in texts]
+        if not texts:
+            return found
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("INSERT INTO texts (rowid, text) VALUES (?, ?)", enumerate(texts))
+            for term, row in self._db.execute("SELECT term, doc FROM text_terms"):
+                found[row].append(term)
+        finally:
+            self._db.execute("ROLLBACK")
+        return found
+
+    def close(self) -> None:
+        """Release the in-memory database."""
+        self._db.close()

@@ -166,6 +166,10 @@ def test_index_from_before_lexical_search_says_what_to_do_and_is_upgraded_by_upd
     for name in ("papers_fts_insert", "papers_fts_delete", "papers_fts_update"):
         connection.execute(f"DROP TRIGGER {name}")
     connection.execute("DROP TABLE papers_fts")
+    # Such an index predates the word index file too.
+    connection.execute("DROP TABLE paper_terms")
+    connection.execute("DROP TABLE terms")
+    connection.execute("DELETE FROM meta WHERE name IN ('word_file', 'word_count')")
     connection.commit()
     connection.close()
     with SearchIndex(seeded, fake_embedder) as search_index:
