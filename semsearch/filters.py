@@ -181,7 +181,7 @@ def search_allowed(
     size = vectors.size
     if len(candidates) <= EXACT_ALWAYS or (len(candidates) <= EXACT_SEARCH_MAX and 100 * len(candidates) < size):
         ids, matrix = store.vectors_of(sorted(candidates), dim)
-        scores = matrix @ np.asarray(query, dtype=np.float32).reshape(dim)
+        scores = vectors.as_stored(matrix) @ np.asarray(query, dtype=np.float32).reshape(dim)
         # Best score first; among equal scores the lower id, as a stable order.
         order = np.lexsort((ids, -scores))[:limit]
         return [(int(ids[i]), float(scores[i])) for i in order]

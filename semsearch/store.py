@@ -393,7 +393,8 @@ class Store:
 
     def release_free_pages(self) -> None:
         """Shrink the file by the pages that deleted rows left free (outside any transaction)."""
-        self._db.execute("PRAGMA incremental_vacuum")
+        # executescript steps the pragma to the end; a plain execute() frees only the first page.
+        self._db.executescript("PRAGMA incremental_vacuum;")
 
     def clear_pending_vectors(self) -> None:
         """Forget vectors kept for an interrupted run (after a commit used them)."""

@@ -16,7 +16,13 @@ import numpy as np
 from semsearch.errors import IndexCorruptError
 
 # Recorded with the index so a later version can tell which structure a file holds.
+# Exact search reads every stored vector for each question, so its cost is memory traffic: vectors stored as
+# 16-bit floats halve it. On the 82,779 arXiv vectors a question took 2.5 ms against 5.0 ms in float32 with the
+# same top 10 (scripts/bench.py --only switch); cosines move by about 1e-4.
+EXACT_FACTORY = "IDMap2,SQfp16"
+# Float32 exact search: files written before EXACT_FACTORY (still read), and the ground truth of benchmarks.
 FLAT_FACTORY = "IDMap2,Flat"
+EXACT_FACTORIES = (EXACT_FACTORY, FLAT_FACTORY)
 _IVF_FACTORY = re.compile(r"^IVF(\d+),Flat$")
 # Lists probed per query. At 1M vectors (the 82,779 arXiv vectors replicated 12 times, IVF4096) recall@10 against
 # exact search is 0.958 for off-field questions (SciFact claims) and 0.990 for in-field ones (digest titles) at
@@ -40,12 +46,18 @@ def ivf_list_count(size: int) -> int:
 class VectorIndex:
     """An inner-product index over (id, unit vector) pairs: exact, or approximate (IVF) for large collections."""
 
-    def __init__(self, dim: int, native=None, factory: str = FLAT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> None:
+    def __init__(self, dim: int, native=None, factory: str = EXACT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> None:
         faiss = _faiss()
         self.dim = dim
         self.factory = factory
         if native is None:
-            native = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            if factory == EXACT_FACTORY:
+                storage = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+            elif factory == FLAT_FACTORY:
+                storage = faiss.IndexFlatIP(dim)
+            else:
+                raise ValueError(f"no empty index for factory {factory!r}")
+            native = faiss.IndexIDMap2(storage)
         self._index = native
         self.nprobe = nprobe
         if self.is_approximate:
@@ -54,7 +66,7 @@ class VectorIndex:
     @property
     def is_approximate(self) -> bool:
         """Whether searches trade a little recall for speed."""
-        return self.factory != FLAT_FACTORY
+        return self.factory not in EXACT_FACTORIES
 
     @property
     def size(self) -> int:
@@ -121,15 +133,15 @@ class VectorIndex:
         except RuntimeError as exc:
             # FAISS reports a bad file as C++ text; the caller turns this into a next step.
             raise IndexCorruptError(f"the vector file {path} cannot be read") from exc
-        expected = faiss.IndexIDMap2 if factory == FLAT_FACTORY else faiss.IndexIVF
+        expected = faiss.IndexIDMap2 if factory in EXACT_FACTORIES else faiss.IndexIVF
         if native.d != dim or not isinstance(native, expected):
             raise IndexCorruptError(f"the vector file {path} does not hold the {dim}-d {factory} index it should")
         return cls(dim, native, factory, nprobe)
 
     @classmethod
-    def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray) -> "VectorIndex":
-        """A new exact index holding the given vectors."""
-        index = cls(dim)
+    def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray, factory: str = EXACT_FACTORY) -> "VectorIndex":
+        """A new exact index holding the given vectors (float16 unless `factory` says float32)."""
+        index = cls(dim, factory=factory)
         index.add(ids, vectors)
         return index
 
@@ -189,6 +201,12 @@ class LayeredIndex:
         """How many papers the layers answer for."""
         base = self.base.size - len(self.superseded) if self.base is not None else 0
         return base + self.recent.size
+
+    def as_stored(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors rounded as this index stores them, so scores computed outside FAISS equal the index's own."""
+        if self.base is None or self.base.factory == EXACT_FACTORY:
+            return vectors.astype(np.float16).astype(np.float32)
+        return vectors
 
     def search(self, query: np.ndarray, limit: int, exclude: frozenset[int] = frozenset()) -> list[tuple[int, float]]:
         """The `limit` nearest ids over both layers, best first; superseded base entries never appear."""

@@ -127,7 +127,10 @@ def test_revised_abstract_updates_text_and_vector(tmp_path, fake_embedder):
         after = search_index._store.vector_of(paper.id, fake_embedder.dim)
         assert not np.allclose(before, after)
         hits = search_index.ask("traffic forecasting graph road sensors", 1, mode="dense")  # a cosine score
-        assert hits[0].paper.key == paper.key and hits[0].score == pytest.approx(float(after @ fake_embedder.embed_query("traffic forecasting graph road sensors")), abs=1e-5)
+        # The cosine of the new vector as the FAISS file keeps it (16-bit floats).
+        stored = after.astype(np.float16).astype(np.float32)
+        expected = float(stored @ fake_embedder.embed_query("traffic forecasting graph road sensors"))
+        assert hits[0].paper.key == paper.key and hits[0].score == pytest.approx(expected, abs=1e-6)
 
 
 def test_a_bad_digest_means_nothing_is_stored(tmp_path, seed_digest, fake_embedder):
@@ -295,8 +298,9 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
         zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
         query = "partition optimizer states gradients parameters data-parallel workers"
         (match,) = [hit for hit in search_index.ask(query, 64, mode="dense") if hit.paper.id == zero.id]
-        expected = float(fake_embedder._vector(document_text(zero.title, ABSTRACT_B)) @ fake_embedder.embed_query(query))
-        assert match.score == pytest.approx(expected, abs=1e-5)  # the revised vector, not the superseded one
+        revised = fake_embedder._vector(document_text(zero.title, ABSTRACT_B)).astype(np.float16).astype(np.float32)
+        expected = float(revised @ fake_embedder.embed_query(query))  # as stored: 16-bit floats
+        assert match.score == pytest.approx(expected, abs=1e-6)  # the revised vector, not the superseded one
 
 
 def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, hf_daily, seed_digest, monkeypatch):
@@ -358,3 +362,14 @@ def test_an_ivf_index_is_trained_anew_once_the_collection_outgrows_it(tmp_path, 
     with SearchIndex(folder) as search_index:
         third = search_index.info()
     assert np.array_equal(trained(folder / third.vector_file)[1], new_centroids)
+
+
+def test_pages_left_free_by_an_update_go_back_to_the_file_system(tmp_path, hf_daily, fake_embedder):
+    folder = tmp_path / "idx"
+    # Vectors are kept aside while embedding, then cleared at the commit: their pages must not stay in the file.
+    index.update(folder, sorted((hf_daily / "digests").glob("*.txt"))[:40], fake_embedder)
+    connection = sqlite3.connect(folder / "papers.sqlite3")
+    try:
+        assert connection.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    finally:
+        connection.close()
