@@ -862,7 +862,7 @@ class SearchIndex:
             self._term_counter = TermCounter()
         # A word is one term; in the rare word that FTS5 splits further (a character unicode61 treats as a
         # separator), each part counts on its own instead of as a phrase.
-        stems = [stem for word in words for stem in self._term_counter.terms(word)]
+        stems = [stem for terms in self._term_counter.terms_each(words) for stem in terms]
         ids = self._store.term_ids(stems)
         return [ids.get(stem) for stem in stems]
 

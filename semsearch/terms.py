@@ -33,11 +33,10 @@ class TermCounter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def terms(self, text: str) -> list[str]:
-        """The terms of `text`, in order, repeats kept."""
-        chunks = text.split()
-        self._learn(chunks)
-        return [term for chunk in chunks for term in self._terms_of[chunk]]
+    def terms_each(self, texts: Sequence[str]) -> list[list[str]]:
+        """The terms of each text, in order, repeats kept (one FTS5 call for every chunk not seen yet)."""
+        self._learn([chunk for text in texts for chunk in text.split()])
+        return [[term for chunk in text.split() for term in self._terms_of[chunk]] for text in texts]
 
     def count(self, papers: Sequence[tuple[str, str]]) -> list[tuple[Counter, Counter]]:
         """For each (title, abstract), how often each term occurs in the title and in the abstract."""

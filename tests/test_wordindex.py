@@ -146,8 +146,8 @@ def test_term_counter_gives_fts5_tokens_of_whole_texts(arxiv_papers):
     ]
     tokenizer = FtsTokenizer()
     with TermCounter() as counter:
-        for text, whole in zip(texts, tokenizer.terms(texts)):
-            assert Counter(counter.terms(text)) == Counter(whole), text[:60]
+        for text, chunked, whole in zip(texts, counter.terms_each(texts), tokenizer.terms(texts)):
+            assert Counter(chunked) == Counter(whole), text[:60]
         (title, abstract), = counter.count([("Optimizing Memory", "optimizations of memory memory")])
         assert title == Counter({"optim": 1, "memori": 1}) and abstract == Counter({"optim": 1, "of": 1, "memori": 2})
     tokenizer.close()
