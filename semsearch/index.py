@@ -481,7 +481,11 @@ def _merge_word_file(store: Store, folder: Path, generation: int, from_scratch: 
     if base is not None:
         postings = base.merged(store.superseded_ids() | store.unindexed_ids(), store.paper_terms())
     if postings is None or postings.size != store.paper_count():  # the file and the database disagree: start over
-        postings = Postings.from_counts(_word_counts(store, store.all_texts()))
+        stored = store.paper_terms()
+        if len(stored) == store.unindexed_count():  # the recent papers' counts are all there: count only the rest
+            postings = Postings.from_counts(stored + _word_counts(store, store.indexed_texts()))
+        else:
+            postings = Postings.from_counts(_word_counts(store, store.all_texts()))
     name = f"words-{generation:06d}.bin"
     postings.save(folder / name)
     store.set_meta("word_file", name)

@@ -339,6 +339,13 @@ class Store:
         """Papers whose current vector is not in the FAISS file."""
         return frozenset(row[0] for row in self._db.execute("SELECT paper_id FROM unindexed"))
 
+    def indexed_texts(self) -> list[tuple[int, str, str]]:
+        """(id, title, abstract) of every paper not waiting in the recent layer, in id order."""
+        rows = self._db.execute(
+            "SELECT id, title, abstract FROM papers WHERE id NOT IN (SELECT paper_id FROM unindexed) ORDER BY id"
+        )
+        return [tuple(row) for row in rows]
+
     def paper_ids(self) -> frozenset[int]:
         """Every paper id."""
         return frozenset(row[0] for row in self._db.execute("SELECT id FROM papers"))

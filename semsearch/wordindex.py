@@ -83,16 +83,17 @@ class Postings:
         decoded = [decode_counts(blob) for _, blob in papers]
         paper_ids = np.fromiter((paper_id for paper_id, _ in papers), dtype=np.int64, count=len(papers))
         sizes = np.fromiter((len(terms) for terms, _, _ in decoded), dtype=np.int64, count=len(decoded))
-        if not decoded or not sizes.sum():
+        lengths = np.fromiter(
+            (int(title.sum()) + int(abstract.sum()) for _, title, abstract in decoded), dtype=np.int64, count=len(decoded)
+        )
+        if not sizes.sum():
             none = np.empty(0, dtype=np.uint16)
-            lengths = np.zeros(len(papers), dtype=np.int64)
-            return _grouped(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32), none, none, paper_ids, lengths)
-        terms = np.concatenate([part[0] for part in decoded]).astype(np.int64)
+            return _grouped(np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int32), none, none, paper_ids, lengths)
+        terms = np.concatenate([part[0] for part in decoded])
         title = np.concatenate([part[1] for part in decoded])
         abstract = np.concatenate([part[2] for part in decoded])
+        del decoded
         rows = np.repeat(np.arange(len(papers), dtype=np.int32), sizes)
-        tokens = title.astype(np.int64) + abstract
-        lengths = np.bincount(rows, weights=tokens, minlength=len(papers)).astype(np.int64)
         return _grouped(terms, rows, title, abstract, paper_ids, lengths)
 
     def merged(self, dropped: frozenset[int], papers: Sequence[tuple[int, bytes]]) -> "Postings":
@@ -242,12 +243,10 @@ def _grouped(
 ) -> Postings:
     """Postings from one entry per (term, paper), grouped by term; within a term, papers keep their order."""
     order = np.argsort(terms, kind="stable")
-    counts = np.bincount(terms, minlength=1) if len(terms) else np.zeros(1, dtype=np.int64)
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return Postings(
-        offsets, rows[order].astype(np.int32), title[order], abstract[order], paper_ids, lengths.astype(np.int64)
-    )
+    sorted_terms = terms[order]
+    last = int(sorted_terms[-1]) if len(terms) else 0
+    offsets = np.searchsorted(sorted_terms, np.arange(last + 2), side="left").astype(np.int64)
+    return Postings(offsets, rows[order].astype(np.int32), title[order], abstract[order], paper_ids, lengths)
 
 
 class WordIndex:
