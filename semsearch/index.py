@@ -425,7 +425,7 @@ def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> No
 
 
 def _needs_merge(store: Store, folder: Path) -> bool:
-    """Whether to write a new FAISS file now: the recent layer grew too big, or there is no usable file."""
+    """Whether to write new FAISS and word files now: the recent layer grew too big, or one file is missing."""
     if store.unindexed_count() >= MERGE_THRESHOLD:
         return True
     names = (store.get_meta("vector_file"), store.get_meta("word_file"))
@@ -437,7 +437,7 @@ def _merge_vector_file(store: Store, folder: Path, embedder: Embedder, from_scra
 
     Exact indexes are rebuilt from the stored vectors; an approximate one is extended in place (no retraining),
     and one is trained when the collection first reaches APPROXIMATE_FROM papers, has grown RETRAIN_GROWTH times
-    past the size it was trained on, or on a rebuild.
+    past the size it was trained on, or on a rebuild. The word index file of the same generation is written with it.
     """
     dim = embedder.dim
     paper_count = store.paper_count()
@@ -557,7 +557,7 @@ def _committed_base(store: Store, folder: Path, dim: int) -> VectorIndex | None:
 
 
 def _tidy(store: Store, folder: Path) -> None:
-    """After a commit: delete FAISS files no committed state points at, and return freed pages to the disk."""
+    """After a commit: delete FAISS and word files no committed state points at; return freed pages to the disk."""
     current = {store.get_meta("vector_file"), store.get_meta("word_file")}
     for path in folder.iterdir():
         if (VECTOR_FILE_PATTERN.match(path.name) or WORD_FILE_PATTERN.match(path.name)) and path.name not in current:

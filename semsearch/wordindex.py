@@ -83,9 +83,8 @@ class Postings:
         decoded = [decode_counts(blob) for _, blob in papers]
         paper_ids = np.fromiter((paper_id for paper_id, _ in papers), dtype=np.int64, count=len(papers))
         sizes = np.fromiter((len(terms) for terms, _, _ in decoded), dtype=np.int64, count=len(decoded))
-        lengths = np.fromiter(
-            (int(title.sum()) + int(abstract.sum()) for _, title, abstract in decoded), dtype=np.int64, count=len(decoded)
-        )
+        tokens = (int(title.sum()) + int(abstract.sum()) for _, title, abstract in decoded)
+        lengths = np.fromiter(tokens, dtype=np.int64, count=len(decoded))
         if not sizes.sum():
             none = np.empty(0, dtype=np.uint16)
             return _grouped(np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int32), none, none, paper_ids, lengths)
