@@ -658,10 +658,7 @@ def check(folder: Path) -> CheckReport:
                     store.get_meta("index_factory") or FLAT_FACTORY,
                     int(store.get_meta("nprobe") or DEFAULT_NPROBE),
                 )
-                held = set(base.ids().tolist())
-                paper_ids = store.paper_ids()
-                missing = paper_ids - store.unindexed_ids() - held
-                foreign = held - paper_ids - store.superseded_ids()
+                missing, foreign = _coverage(store, base.ids())
                 if str(base.size) != store.get_meta("vector_count") or missing or foreign:
                     problems.append(
                         f"the vector file {name} is out of step with the database ({len(missing)} papers missing, "
@@ -681,6 +678,16 @@ def check(folder: Path) -> CheckReport:
         store.close()
 
 
+def _coverage(store: Store, held_ids: np.ndarray) -> tuple[set[int], set[int]]:
+    """For a file derived at the last merge: the papers it should hold but lacks, and the ids it should not hold.
+
+    It should hold every paper but the recent ones, and may still hold papers superseded since it was written.
+    """
+    held = set(held_ids.tolist())
+    paper_ids = store.paper_ids()
+    return paper_ids - store.unindexed_ids() - held, held - paper_ids - store.superseded_ids()
+
+
 def _check_word_file(store: Store, folder: Path) -> list[str]:
     """Problems of the word index file: unreadable, damaged (checksum) or out of step with the database."""
     name = store.get_meta("word_file")
@@ -691,9 +698,7 @@ def _check_word_file(store: Store, folder: Path) -> list[str]:
         postings = Postings.load(folder / name, verify=True)
     except IndexCorruptError as exc:
         return [f"{exc}; {repair}"]
-    held = set(postings.paper_ids.tolist())
-    missing = store.paper_ids() - store.unindexed_ids() - held
-    foreign = held - store.paper_ids() - store.superseded_ids()
+    missing, foreign = _coverage(store, postings.paper_ids)
     stored = len(store.paper_terms()) if store.has_word_tables() else 0
     if str(postings.size) != store.get_meta("word_count") or missing or foreign or stored != store.unindexed_count():
         return [

@@ -122,7 +122,7 @@ class VectorIndex:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     @classmethod
     def load(cls, path: Path, dim: int, factory: str = FLAT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> "VectorIndex":
@@ -175,7 +175,7 @@ def single_threaded_searches() -> None:
     _faiss().omp_set_num_threads(1)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a rename in `folder` durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:

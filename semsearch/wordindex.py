@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import IndexCorruptError
+from semsearch.vectors import fsync_dir
 
 # FTS5's bm25() constants (ext/fts5/fts5_aux.c); its IDF is floored at this when a word is in most papers.
 K1 = 1.2
@@ -178,11 +179,7 @@ class Postings:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(path.parent)
 
     @classmethod
     def load(cls, path: Path, verify: bool = False) -> "Postings":
