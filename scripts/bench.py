@@ -94,7 +94,7 @@ def questions(n: int = 200) -> list[str]:
 
 def digest_titles(n: int = 200) -> list[str]:
     """Questions in the arXiv corpus's own field: n paper titles spread over the 274 daily digests."""
-    from semsearch.digest import parse_digest_file
+    from semsearch.ingest.digest import parse_digest_file
 
     titles = [paper.title for path in sorted(HF_DAILY.iterdir()) for paper in parse_digest_file(path).papers]
     step = max(1, len(titles) // n)
@@ -124,9 +124,9 @@ def timed_run(args: list[str], env: dict | None = None) -> tuple[float, int, str
 
 def ensure_index(folder: Path, source: Path, label: str, precision: str | None = None) -> None:
     """Build `folder` from `source` at `precision` (the default variant if None) unless it holds such an index."""
-    from semsearch.embed import precision_of
+    from semsearch.model.embed import precision_of
     from semsearch.index import recorded_model
-    from semsearch.precision import DEFAULT_PRECISION
+    from semsearch.model.precision import DEFAULT_PRECISION
 
     precision = precision or DEFAULT_PRECISION
     if precision_of(recorded_model(folder)) == precision:
@@ -162,14 +162,14 @@ def _rate(embed, texts: list[str]) -> tuple[float, float]:
 
 def bench_ingest(n: int) -> None:
     """Abstracts per second for each embedding backend, and for each int8 setting, on the same texts."""
-    from semsearch import embed, fastpath
-    from semsearch.precision import FP32, INT8
+    from semsearch.model import embed, onnx
+    from semsearch.model.precision import FP32, INT8
 
     texts = arxiv_abstracts(n)
     int8 = embed.bundled_embedder(INT8)
     int8.embed_query("prepare the int8 export (and the fp32 one it comes from) if missing")
-    fp32_export = fastpath.OnnxQueryEncoder(embed.fast_query_dir(FP32))
-    int8_two_threads = fastpath.OnnxQueryEncoder(embed.fast_query_dir(INT8), threads=2)
+    fp32_export = onnx.OnnxQueryEncoder(embed.fast_query_dir(FP32))
+    int8_two_threads = onnx.OnnxQueryEncoder(embed.fast_query_dir(INT8), threads=2)
     results = {
         "torch-fp32": _rate(embed.bundled_embedder(FP32).embed_documents, texts),
         "onnx-fp32 (length-sorted batches of 32)": _rate(fp32_export.embed_documents, texts),
@@ -195,7 +195,7 @@ def bench_ingest(n: int) -> None:
 
 def bench_cold() -> None:
     """Fresh-process wall time of `ask` (int8 and fp32 fast paths against the torch path) and of `--help`."""
-    from semsearch.precision import FP32
+    from semsearch.model.precision import FP32
 
     ensure_hf_index()
     ensure_index(HF_INDEX_FP32, HF_DAILY, "274 digests", FP32)
@@ -222,7 +222,7 @@ def bench_cold() -> None:
 def warm_latency(folder: Path, label: str, qs: list[str]) -> None:
     """p50/p95 of SearchIndex.ask over real questions per mode, after one warm-up question; and of the embedding."""
     from semsearch.index import SearchIndex, embedder_for
-    from semsearch.vectors import single_threaded_searches
+    from semsearch.storage.vectors import single_threaded_searches
 
     single_threaded_searches()  # as the CLI and the server search
     embedder = embedder_for(folder)
@@ -303,7 +303,7 @@ def bench_disk() -> None:
 
 def bench_ann(target: int, nprobes: list[int]) -> None:
     """Exact against IVF search at `target` vectors made of real vectors plus small noise."""
-    from semsearch.store import Store
+    from semsearch.storage.store import Store
 
     source = ARXIV_INDEX if (ARXIV_INDEX / "papers.sqlite3").exists() else HF_INDEX
     ensure_hf_index()
@@ -345,7 +345,7 @@ def compare_exact_ivf(
     import faiss
 
     from semsearch.index import APPROXIMATE_FROM
-    from semsearch.vectors import EXACT_FACTORY, FLAT_FACTORY, VectorIndex, single_threaded_searches
+    from semsearch.storage.vectors import EXACT_FACTORY, FLAT_FACTORY, VectorIndex, single_threaded_searches
 
     single_threaded_searches()  # as the CLI and the server search
     everything = np.concatenate(list(question_sets.values()))
@@ -394,7 +394,7 @@ def compare_exact_ivf(
 def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
     """Exact against IVF search on real arXiv vectors at growing sizes: where exact search stops being cheap."""
     from semsearch.index import APPROXIMATE_FROM
-    from semsearch.store import Store
+    from semsearch.storage.store import Store
 
     if not (ARXIV_INDEX / "papers.sqlite3").exists():
         print(f"  (needs {ARXIV_INDEX}, see --help)", file=sys.stderr)
@@ -420,7 +420,7 @@ def main() -> None:
     parser.add_argument("--switch-size", type=int, action="append", help="sizes for the switch section")
     parser.add_argument("--nprobe", type=int, action="append", help="nprobe values to try (default: semsearch's and a few around it)")
     args = parser.parse_args()
-    from semsearch.vectors import DEFAULT_NPROBE
+    from semsearch.storage.vectors import DEFAULT_NPROBE
 
     chosen = args.only or list(SECTIONS)
     for name in chosen:

@@ -28,13 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from semsearch import fusion, index, lexical  # noqa: E402
-from semsearch.embed import SentenceTransformerEmbedder  # noqa: E402
-from semsearch.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir  # noqa: E402
-from semsearch.explain import nearest_sentences, sentences  # noqa: E402
-from semsearch.metrics import MEASURES, evaluate_run  # noqa: E402
-from semsearch.store import Store, passage_bm25  # noqa: E402
-from semsearch.wordvectors import bundled_word_vectors  # noqa: E402
+from semsearch import index  # noqa: E402
+from semsearch.search import fusion, lexical  # noqa: E402
+from semsearch.model.embed import SentenceTransformerEmbedder  # noqa: E402
+from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir  # noqa: E402
+from semsearch.search.explain import nearest_sentences, sentences  # noqa: E402
+from semsearch.evaluation.metrics import MEASURES, evaluate_run  # noqa: E402
+from semsearch.storage.store import Store, passage_bm25  # noqa: E402
+from semsearch.search.wordvectors import bundled_word_vectors  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}
@@ -213,7 +214,7 @@ def why(args, embedder) -> None:
 def windows(args, embedder) -> None:
     from tokenizers import Tokenizer
 
-    from semsearch.embed import bundled_model_dir
+    from semsearch.model.embed import bundled_model_dir
 
     tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
     tokenizer.no_truncation()

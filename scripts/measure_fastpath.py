@@ -25,8 +25,8 @@ EXPORT = """
 import sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from semsearch.embed import bundled_model_dir
-from semsearch.fastpath import export_onnx
+from semsearch.model.embed import bundled_model_dir
+from semsearch.model.onnx import export_onnx
 export_onnx(bundled_model_dir(), Path(sys.argv[1]), model_id="sentence-transformers/all-MiniLM-L6-v2")
 print(time.perf_counter() - t0)
 """
@@ -34,13 +34,13 @@ print(time.perf_counter() - t0)
 COLD_FAST = """
 import sys
 from pathlib import Path
-from semsearch.fastpath import OnnxQueryEncoder
+from semsearch.model.onnx import OnnxQueryEncoder
 OnnxQueryEncoder(Path(sys.argv[1])).embed_query(sys.argv[2])
 """
 
 COLD_TORCH = """
 import sys
-from semsearch.embed import SentenceTransformerEmbedder
+from semsearch.model.embed import SentenceTransformerEmbedder
 SentenceTransformerEmbedder().embed_query(sys.argv[2])
 """
 
@@ -55,10 +55,10 @@ with gzip.open(papers, "rt", encoding="utf-8") as handle:
         if len(texts) == n:
             break
 if which == "onnx":
-    from semsearch.fastpath import OnnxQueryEncoder
+    from semsearch.model.onnx import OnnxQueryEncoder
     embed = OnnxQueryEncoder(export_dir).embed_documents
 else:
-    from semsearch.embed import SentenceTransformerEmbedder
+    from semsearch.model.embed import SentenceTransformerEmbedder
     embed = SentenceTransformerEmbedder(batch_size=32).embed_documents
 embed(texts[:32])  # warm-up: first-call allocations are not throughput
 t0, c0 = time.perf_counter(), time.process_time()

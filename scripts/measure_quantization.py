@@ -66,13 +66,13 @@ def main() -> None:
     parser.add_argument("--skip-eval", action="store_true", help="skip the SciFact evaluation")
     args = parser.parse_args()
 
-    from semsearch import embed, fastpath
-    from semsearch.precision import FP32, INT8
+    from semsearch.model import embed, onnx
+    from semsearch.model.precision import FP32, INT8
 
     # Both exports made (or checked) the way an index makes them.
     embed.bundled_embedder(INT8).embed_query("prepare the exports")
-    fp32 = fastpath.OnnxQueryEncoder(embed.fast_query_dir(FP32))
-    int8 = fastpath.OnnxQueryEncoder(embed.fast_query_dir(INT8))
+    fp32 = onnx.OnnxQueryEncoder(embed.fast_query_dir(FP32))
+    int8 = onnx.OnnxQueryEncoder(embed.fast_query_dir(INT8))
     documents, titles = arxiv_texts(args.n)
     reference = fp32.embed_documents(documents)
 
@@ -81,17 +81,17 @@ def main() -> None:
     print(cosine_line("per-channel weights (semsearch)", reference, int8.embed_each(documents)))
     with tempfile.TemporaryDirectory() as scratch:
         per_tensor = Path(scratch)
-        fastpath.quantize_graph(embed.fast_query_dir(FP32) / fastpath.ONNX_NAME, per_tensor / fastpath.ONNX_NAME,
+        onnx.quantize_graph(embed.fast_query_dir(FP32) / onnx.ONNX_NAME, per_tensor / onnx.ONNX_NAME,
                                 per_channel=False)
-        for name in (fastpath.TOKENIZER_NAME, fastpath.MANIFEST_NAME):
+        for name in (onnx.TOKENIZER_NAME, onnx.MANIFEST_NAME):
             (per_tensor / name).write_bytes((embed.fast_query_dir(INT8) / name).read_bytes())
         # The copied manifest describes the per-channel export; list this one's files instead (sizes are checked).
-        manifest = json.loads((per_tensor / fastpath.MANIFEST_NAME).read_text())
+        manifest = json.loads((per_tensor / onnx.MANIFEST_NAME).read_text())
         manifest["files"] = {
-            name: {"size": (per_tensor / name).stat().st_size} for name in (fastpath.ONNX_NAME, fastpath.TOKENIZER_NAME)
+            name: {"size": (per_tensor / name).stat().st_size} for name in (onnx.ONNX_NAME, onnx.TOKENIZER_NAME)
         }
-        (per_tensor / fastpath.MANIFEST_NAME).write_text(json.dumps(manifest))
-        tensor_vectors = fastpath.OnnxQueryEncoder(per_tensor).embed_each(documents)
+        (per_tensor / onnx.MANIFEST_NAME).write_text(json.dumps(manifest))
+        tensor_vectors = onnx.OnnxQueryEncoder(per_tensor).embed_each(documents)
     print(cosine_line("one scale per tensor", reference, tensor_vectors))
 
     texts = titles + claims(args.n)

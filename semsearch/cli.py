@@ -19,10 +19,10 @@ from typing import Any
 
 import click
 
-from semsearch import fusion  # pure Python, cheap to import: the modes and their defaults
+from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
 from semsearch.errors import PaperNotFoundError, SemsearchError
-from semsearch.precision import PRECISIONS
-from semsearch.readers.dates import display_date
+from semsearch.model.precision import PRECISIONS
+from semsearch.ingest.readers.dates import display_date
 
 INDEX_ENVVAR = "SEMSEARCH_INDEX"
 DEFAULT_INDEX = os.path.join("indexes", "default")
@@ -105,7 +105,7 @@ def filter_options(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def command(*args: Any, since: str | None, until: str | None, digest: str | None, **kwargs: Any) -> Any:
-        from semsearch.filters import FilterError, PaperFilter, resolve_digest_path
+        from semsearch.search.filters import FilterError, PaperFilter, resolve_digest_path
 
         try:
             filters = PaperFilter.parse(since, until, resolve_digest_path(digest) if digest else None)
@@ -161,7 +161,7 @@ def _embedder(ctx: click.Context, index_path: Path | None = None, precision: str
     if obj.get("embedder") is not None:
         return obj["embedder"]
     if index_path is None:
-        from semsearch.embed import embedder_from_spec
+        from semsearch.model.embed import embedder_from_spec
 
         return embedder_from_spec(precision=precision)
     from semsearch.index import embedder_for
@@ -368,7 +368,7 @@ def check(index_path: Path, as_json: bool) -> None:
 
 def _open(ctx: click.Context, index_path: Path, needs_model: bool = False):
     from semsearch.index import SearchIndex
-    from semsearch.vectors import single_threaded_searches
+    from semsearch.storage.vectors import single_threaded_searches
 
     # One question at a time: FAISS's thread team costs more than it saves (10 ms against 50+ ms at 82k).
     single_threaded_searches()
@@ -621,7 +621,7 @@ def eval_command(
     DATASET holds corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv (e.g. ../shared/data/scifact). The corpus goes
     into a throwaway index; your own index is not touched.
     """
-    from semsearch.evaluate import default_cache_dir, evaluate
+    from semsearch.evaluation.evaluate import default_cache_dir, evaluate
 
     cache = None if no_cache else (cache_dir or default_cache_dir())
     with _progress_bar("Embedding") as progress:

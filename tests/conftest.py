@@ -65,7 +65,7 @@ def fake_embedder() -> HashingEmbedder:
 @pytest.fixture(scope="session")
 def real_embedder():
     """The bundled all-MiniLM-L6-v2, loaded once for the whole session."""
-    from semsearch.embed import SentenceTransformerEmbedder
+    from semsearch.model.embed import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     embedder.embed_query("warm up")
@@ -75,7 +75,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def int8_embedder():
     """The bundled model's int8 variant (the default for new indexes), its export made once per session."""
-    from semsearch.embed import QuantizedEmbedder
+    from semsearch.model.embed import QuantizedEmbedder
 
     embedder = QuantizedEmbedder()
     embedder.embed_query("warm up")
@@ -119,7 +119,7 @@ def runner() -> CliRunner:
 @pytest.fixture(scope="session")
 def scifact(data_dir: Path):
     """SciFact (BEIR layout): the 5,183-abstract corpus with its 300 judged test queries."""
-    from semsearch.evaluate import load_beir
+    from semsearch.evaluation.evaluate import load_beir
 
     return load_beir(data_dir / "scifact", "test")
 
@@ -131,7 +131,7 @@ def scifact_lexical(tmp_path_factory, scifact) -> tuple[Path, dict[int, str]]:
 
     from semsearch.index import content_hash
     from semsearch.keys import normalize_title
-    from semsearch.store import Store
+    from semsearch.storage.store import Store
 
     folder = tmp_path_factory.mktemp("scifact") / "index"
     store = Store.open(folder, create=True)

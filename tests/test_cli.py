@@ -155,7 +155,7 @@ def test_empty_question_and_empty_stdin(runner, seeded):
 
 
 def test_busy_index_with_no_wait(tmp_path, runner, seed_digest):
-    from semsearch.locking import write_lock
+    from semsearch.storage.locking import write_lock
 
     folder = tmp_path / "idx"
     with write_lock(folder):

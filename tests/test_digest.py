@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.digest import (
+from semsearch.ingest.digest import (
     Digest,
     DigestPaper,
     find_digest_files,
@@ -18,7 +18,7 @@ from semsearch.digest import (
     read_digests,
 )
 from semsearch.errors import DigestError
-from semsearch.readers.sniff import NO_RECORDS
+from semsearch.ingest.readers.sniff import NO_RECORDS
 
 HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"
 ABSTRACT_A = "We study alpha. " * 20

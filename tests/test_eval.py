@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from semsearch.cli import cli
-from semsearch.evaluate import DatasetError, EmbeddingCache, evaluate, load_beir
-from semsearch.metrics import MEASURES
+from semsearch.evaluation.evaluate import DatasetError, EmbeddingCache, evaluate, load_beir
+from semsearch.evaluation.metrics import MEASURES
 from tests.fakes import HashingEmbedder
 
 MODES = ("dense", "lexical", "hybrid")
@@ -156,7 +156,7 @@ def test_eval_on_a_slice_of_scifact_with_the_real_model(tmp_path, scifact, real_
 
 
 def test_cache_merges_many_small_files(tmp_path):
-    from semsearch.evaluate import COMPACT_AFTER
+    from semsearch.evaluation.evaluate import COMPACT_AFTER
 
     texts = [f"text number {i}" for i in range(COMPACT_AFTER + 1)]
     for text in texts:  # one file per call

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
+from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
 from semsearch.errors import ModelUnavailableError
-from semsearch.fastpath import (
+from semsearch.model.onnx import (
     DATA_NAME,
     MANIFEST_NAME,
     ONNX_NAME,
@@ -145,7 +145,7 @@ def test_query_path_imports_no_torch(export_dir: Path):
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from semsearch.fastpath import OnnxQueryEncoder\n"
+        "from semsearch.model.onnx import OnnxQueryEncoder\n"
         "vector = OnnxQueryEncoder(Path(sys.argv[1])).embed_query('does this import torch?')\n"
         "assert vector.shape == (384,)\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r}))\n"

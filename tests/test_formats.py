@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.digest import (
+from semsearch.ingest.digest import (
     Digest,
     DigestPaper,
     find_digest_files,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from semsearch import fusion
-from semsearch.fusion import normalized_score_fusion, reciprocal_rank_fusion
+from semsearch.search import fusion
+from semsearch.search.fusion import normalized_score_fusion, reciprocal_rank_fusion
 
 DENSE = [(1, 0.9), (2, 0.8), (3, 0.7)]
 LEXICAL = [(3, 12.0), (1, 6.0), (4, 2.0)]

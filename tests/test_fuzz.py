@@ -25,14 +25,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semsearch.digest import FORMATS, Digest, parse_digest_text, read_digests
+from semsearch.ingest.digest import FORMATS, Digest, parse_digest_text, read_digests
 from semsearch.errors import SemsearchError
 from semsearch.keys import normalize_arxiv_id
-from semsearch.readers.htmlpage import parse_html
-from semsearch.readers.jsonrecords import read_json, read_jsonl
-from semsearch.readers.mail import parse_message
-from semsearch.readers.raw import bytes_opener
-from semsearch.readers.sniff import sniff
+from semsearch.ingest.readers.htmlpage import parse_html
+from semsearch.ingest.readers.jsonrecords import read_json, read_jsonl
+from semsearch.ingest.readers.mail import parse_message
+from semsearch.ingest.readers.raw import bytes_opener
+from semsearch.ingest.readers.sniff import sniff
 
 pytestmark = pytest.mark.fuzz
 

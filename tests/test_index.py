@@ -19,9 +19,9 @@ from semsearch.errors import (
     PaperNotFoundError,
 )
 from semsearch.index import SearchIndex, document_text
-from semsearch.locking import write_lock
-from semsearch.store import Store
-from semsearch.vectors import VectorIndex
+from semsearch.storage.locking import write_lock
+from semsearch.storage.store import Store
+from semsearch.storage.vectors import VectorIndex
 from tests.fakes import HashingEmbedder
 
 DIGEST_HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"

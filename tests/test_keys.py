@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.digest import read_digests
+from semsearch.ingest.digest import read_digests
 from semsearch.keys import find_arxiv_id, normalize_arxiv_id, normalize_title, paper_key
 
 KEY_SHAPE = re.compile(r"[a-z0-9][a-z0-9./-]*")

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.digest import parse_digest_file
-from semsearch.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
+from semsearch.ingest.digest import parse_digest_file
+from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
 from semsearch.index import SearchIndex
 
 pytestmark = pytest.mark.model
@@ -85,7 +85,7 @@ def test_cli_in_a_real_process_uses_the_bundled_model(seed_index):
 
 def test_fast_query_path_gives_the_torch_ranking(seed_index, real_embedder, monkeypatch):
     """Questions through the ONNX export rank exactly as through torch, with the same scores."""
-    from semsearch.embed import SentenceTransformerEmbedder
+    from semsearch.model.embed import SentenceTransformerEmbedder
 
     real_embedder.prepare_fast_queries()
     fast = SentenceTransformerEmbedder()

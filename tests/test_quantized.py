@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from semsearch import index
-from semsearch.embed import (
+from semsearch.model.embed import (
     BUNDLED_MODEL_ID,
     QuantizedEmbedder,
     SentenceTransformerEmbedder,
@@ -24,9 +24,9 @@ from semsearch.embed import (
     precision_of,
 )
 from semsearch.errors import ModelMismatchError, ModelUnavailableError
-from semsearch.fastpath import DATA_NAME, MANIFEST_NAME, ONNX_NAME, OnnxQueryEncoder, quantize_export
+from semsearch.model.onnx import DATA_NAME, MANIFEST_NAME, ONNX_NAME, OnnxQueryEncoder, quantize_export
 from semsearch.index import SearchIndex
-from semsearch.precision import DEFAULT_PRECISION, FP32, INT8
+from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8
 
 pytestmark = pytest.mark.model
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import index, lexical
+from semsearch import index
+from semsearch.search import lexical
 from semsearch.index import SearchIndex
-from semsearch.store import FtsTokenizer, Store
-from semsearch.terms import TermCounter
-from semsearch.wordindex import Postings, decode_counts, encode_counts
+from semsearch.storage.store import FtsTokenizer, Store
+from semsearch.storage.terms import TermCounter
+from semsearch.storage.wordindex import Postings, decode_counts, encode_counts
 from tests.test_index import ABSTRACT_A, ABSTRACT_C, write_digest
 
 

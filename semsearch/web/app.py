@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch import __version__
-from semsearch.embed import Embedder
+from semsearch.model.embed import Embedder
 from semsearch.errors import (
     IndexBusyError,
     IndexCorruptError,
@@ -42,12 +42,12 @@ from semsearch.errors import (
     PaperNotFoundError,
     SemsearchError,
 )
-from semsearch.filters import FilterError, PaperFilter, parse_digest_day
-from semsearch.fusion import DEFAULT_MODE, MODES, RELATED_MODE
+from semsearch.search.filters import FilterError, PaperFilter, parse_digest_day
+from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE
 from semsearch.index import Hit, SearchIndex
-from semsearch.readers.dates import display_date
-from semsearch.store import Store, StoredPaper
-from semsearch.vectors import single_threaded_searches
+from semsearch.ingest.readers.dates import display_date
+from semsearch.storage.store import Store, StoredPaper
+from semsearch.storage.vectors import single_threaded_searches
 
 log = logging.getLogger("semsearch")
 

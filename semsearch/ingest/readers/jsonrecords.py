@@ -18,8 +18,8 @@ from typing import Any, BinaryIO, Iterator
 
 from semsearch.errors import DigestError
 from semsearch.keys import find_arxiv_id, normalize_arxiv_id
-from semsearch.readers.dates import iso_date
-from semsearch.readers.raw import (
+from semsearch.ingest.readers.dates import iso_date
+from semsearch.ingest.readers.raw import (
     BINARY,
     MAX_LINE,
     READ_ERRORS,
@@ -29,7 +29,7 @@ from semsearch.readers.raw import (
     read_head,
     read_problem,
 )
-from semsearch.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
+from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
 
 _MAX_RECORD = 64 << 20  # bytes (JSONL line) or characters (JSON record); real records are a few KB
 _MAX_DOCUMENT = 256 << 20  # a JSON object read whole (records nested under "papers")

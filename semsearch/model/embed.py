@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from semsearch.errors import ModelUnavailableError
-from semsearch.precision import DEFAULT_PRECISION, FP32, INT8, PRECISIONS
+from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8, PRECISIONS
 
 log = logging.getLogger("semsearch")
 
@@ -78,7 +78,7 @@ def cache_dir() -> Path:
 
 # The int8 variant's vectors differ from fp32's (cosine ~0.995), so an index records it as a model of its own.
 _MODEL_IDS = {FP32: BUNDLED_MODEL_ID, INT8: f"{BUNDLED_MODEL_ID}@int8"}
-# Part of the int8 export's folder name. If fastpath.QUANTIZATION ever changes, bump it and give the new recipe
+# Part of the int8 export's folder name. If onnx.QUANTIZATION ever changes, bump it and give the new recipe
 # its own model id above ("@int8-v2"), so indexes embedded with the old recipe ask for a rebuild.
 _INT8_RECIPE = "int8-v1"
 
@@ -101,7 +101,7 @@ def fast_query_dir(precision: str = FP32) -> Path:
 
 def _export_problem(folder: Path, precision: str = FP32) -> str | None:
     """Why the ONNX export in `folder` cannot serve the bundled weights at `precision`, or None when it can."""
-    from semsearch.fastpath import MANIFEST_NAME  # a cheap import: onnxruntime loads only with an encoder
+    from semsearch.model.onnx import MANIFEST_NAME  # a cheap import: onnxruntime loads only with an encoder
 
     manifest_path = folder / MANIFEST_NAME
     try:
@@ -143,9 +143,9 @@ class SentenceTransformerEmbedder:
         problem = _export_problem(folder)
         if problem is None:
             try:
-                from semsearch import fastpath
+                from semsearch.model import onnx
 
-                self._fast = fastpath.OnnxQueryEncoder(folder)
+                self._fast = onnx.OnnxQueryEncoder(folder)
             except (ModelUnavailableError, ImportError) as exc:
                 problem = str(exc)
         if problem is not None:
@@ -164,10 +164,10 @@ class SentenceTransformerEmbedder:
         folder = fast_query_dir()
         if _export_problem(folder) is not None:
             try:
-                from semsearch import fastpath
+                from semsearch.model import onnx
 
                 folder.mkdir(parents=True, exist_ok=True)
-                fastpath.export_onnx(self._model_dir or bundled_model_dir(), folder, model_id=self.model_id)
+                onnx.export_onnx(self._model_dir or bundled_model_dir(), folder, model_id=self.model_id)
             except Exception as exc:  # noqa: BLE001 - questions still work through torch; say so and go on
                 log.warning("could not prepare the fast query model in %s (%s); questions will use torch", folder, exc)
         # Tried once per embedder: a failed export is not retried for every chunk of a long update.
@@ -252,7 +252,7 @@ class QuantizedEmbedder:
 
     def _load(self):
         if self._encoder is None:
-            from semsearch import fastpath
+            from semsearch.model import onnx
 
             folder = fast_query_dir(INT8)
             problem = _export_problem(folder, INT8)
@@ -260,31 +260,31 @@ class QuantizedEmbedder:
             # is too short to gain from a second thread (3.1 ms against 3.3 ms median on SciFact claims).
             if problem is None:
                 try:
-                    self._encoder = fastpath.OnnxQueryEncoder(folder, threads=1)
+                    self._encoder = onnx.OnnxQueryEncoder(folder, threads=1)
                 except ModelUnavailableError as exc:
                     problem = str(exc)
             if problem is not None:
                 log.warning("preparing the int8 model, once per machine (about 10 s; %s)", problem)
                 self._prepare(folder)
-                self._encoder = fastpath.OnnxQueryEncoder(folder, threads=1)
+                self._encoder = onnx.OnnxQueryEncoder(folder, threads=1)
         return self._encoder
 
     def _prepare(self, folder: Path) -> None:
         """Quantize the fp32 export into `folder`, exporting the fp32 one first when it is not ready."""
-        from semsearch import fastpath
+        from semsearch.model import onnx
 
         fp32_folder = fast_query_dir(FP32)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if _export_problem(fp32_folder, FP32) is None:
                 try:
-                    fastpath.quantize_export(fp32_folder, folder)
+                    onnx.quantize_export(fp32_folder, folder)
                     return
                 except ModelUnavailableError as exc:  # e.g. damaged fp32 files under an intact manifest
                     log.warning("exporting the fp32 model again (%s)", exc)
             fp32_folder.mkdir(parents=True, exist_ok=True)
-            fastpath.export_onnx(self._model_dir or bundled_model_dir(), fp32_folder, model_id=BUNDLED_MODEL_ID)
-            fastpath.quantize_export(fp32_folder, folder)
+            onnx.export_onnx(self._model_dir or bundled_model_dir(), fp32_folder, model_id=BUNDLED_MODEL_ID)
+            onnx.quantize_export(fp32_folder, folder)
         except ModelUnavailableError as exc:
             raise ModelUnavailableError(
                 f"could not prepare the int8 model ({exc}); run `bash scripts/setup`, "

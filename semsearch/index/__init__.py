@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch import fusion, lexical
-from semsearch.digest import Digest, read_digests
-from semsearch.embed import Embedder
+from semsearch.search import fusion, lexical
+from semsearch.ingest.digest import Digest, read_digests
+from semsearch.model.embed import Embedder
 from semsearch.errors import (
     IndexCorruptError,
     IndexMissingError,
@@ -29,16 +29,16 @@ from semsearch.errors import (
     PaperNotFoundError,
     SemsearchError,
 )
-from semsearch.explain import Why, nearest_sentences, sentences
-from semsearch.filters import PaperFilter, allowed_ids, search_allowed
-from semsearch.fusion import DEFAULT_MODE, MODES, RELATED_MODE, SCORE_KINDS
+from semsearch.search.explain import Why, nearest_sentences, sentences
+from semsearch.search.filters import PaperFilter, allowed_ids, search_allowed
+from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE, SCORE_KINDS
 from semsearch.keys import normalize_arxiv_id, normalize_title, paper_key
-from semsearch.locking import write_lock
-from semsearch.store import DATABASE_NAME, FORMAT_VERSION, Store, StoredPaper, passage_bm25
-from semsearch.terms import TermCounter
-from semsearch.vectors import DEFAULT_NPROBE, FLAT_FACTORY, LayeredIndex, VectorIndex
-from semsearch.wordindex import Postings, WordIndex, encode_counts
-from semsearch.wordvectors import bundled_word_vectors
+from semsearch.storage.locking import write_lock
+from semsearch.storage.store import DATABASE_NAME, FORMAT_VERSION, Store, StoredPaper, passage_bm25
+from semsearch.storage.terms import TermCounter
+from semsearch.storage.vectors import DEFAULT_NPROBE, FLAT_FACTORY, LayeredIndex, VectorIndex
+from semsearch.storage.wordindex import Postings, WordIndex, encode_counts
+from semsearch.search.wordvectors import bundled_word_vectors
 
 log = logging.getLogger("semsearch")
 
@@ -1086,7 +1086,7 @@ def index_exists(folder: Path) -> bool:
 def embedder_for(folder: Path, precision: str | None = None) -> Embedder:
     """The embedder for the index at `folder`: the bundled model at `precision`, else at the variant the index
     records (the default for a new index); SEMSEARCH_EMBEDDER's embedder when that is set."""
-    from semsearch.embed import embedder_from_spec, precision_of
+    from semsearch.model.embed import embedder_from_spec, precision_of
 
     if precision is None:
         precision = precision_of(recorded_model(folder))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.embed import bundled_model_dir
+from semsearch.model.embed import bundled_model_dir
 from semsearch.errors import ModelUnavailableError
-from semsearch.lexical import STOPWORDS
+from semsearch.search.lexical import STOPWORDS
 
 _TABLE = "embeddings.word_embeddings.weight"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from semsearch.store import FtsTokenizer
+from semsearch.storage.store import FtsTokenizer
 
 # Chunks remembered per counter; past it the cache starts over (bounds memory on endless input).
 _CACHE_LIMIT = 2_000_000

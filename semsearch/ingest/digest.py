@@ -2,7 +2,7 @@
 
 `read_digests` is the entry point: it picks the input files (folders recursively, by content), reads every one of
 them in full before returning (so one bad file means nothing is stored) and reports problems that cost a record but
-not the file as warnings on the returned digests. The formats themselves live in `semsearch.readers`.
+not the file as warnings on the returned digests. The formats themselves live in `semsearch.ingest.readers`.
 
 Formats ("auto" detects each file from its first 64 KiB, looking inside gzip): "mbox" (a "From " line, then mail
 headers), "eml" (mail headers up to a blank line; also a browser's .mhtml), "html" (markup with HTML tags), "json"
@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from semsearch.errors import DigestError
-from semsearch.readers import htmlpage, jsonrecords, mail
-from semsearch.readers.dates import DateContext
-from semsearch.readers.raw import READ_ERRORS, candidate_encodings, file_opener, read_head, read_problem
-from semsearch.readers.records import Digest, DigestPaper, NotADigestError
-from semsearch.readers.sniff import FORMATS, sniff_file
-from semsearch.readers.text import parse_text, read_text
+from semsearch.ingest.readers import htmlpage, jsonrecords, mail
+from semsearch.ingest.readers.dates import DateContext
+from semsearch.ingest.readers.raw import READ_ERRORS, candidate_encodings, file_opener, read_head, read_problem
+from semsearch.ingest.readers.records import Digest, DigestPaper, NotADigestError
+from semsearch.ingest.readers.sniff import FORMATS, sniff_file
+from semsearch.ingest.readers.text import parse_text, read_text
 
 __all__ = [
     "FORMATS",

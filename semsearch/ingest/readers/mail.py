@@ -16,11 +16,11 @@ from email.message import Message
 from pathlib import Path
 
 from semsearch.errors import DigestError
-from semsearch.readers.dates import DateContext
-from semsearch.readers.htmlpage import decode_html, parse_html
-from semsearch.readers.raw import candidate_encodings, decode, file_opener, read_limited
-from semsearch.readers.records import Digest, DigestCollector, NotADigestError
-from semsearch.readers.text import parse_text
+from semsearch.ingest.readers.dates import DateContext
+from semsearch.ingest.readers.htmlpage import decode_html, parse_html
+from semsearch.ingest.readers.raw import candidate_encodings, decode, file_opener, read_limited
+from semsearch.ingest.readers.records import Digest, DigestCollector, NotADigestError
+from semsearch.ingest.readers.text import parse_text
 
 # An mbox quotes body lines that start with "From " as ">From " (and ">From " as ">>From "); undo one level.
 _FROM_QUOTE = re.compile(rb"^>(>*From )", re.MULTILINE)

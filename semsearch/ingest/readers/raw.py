@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, TypeVar
 
 from semsearch.errors import DigestError
-from semsearch.readers.records import NotADigestError
+from semsearch.ingest.readers.records import NotADigestError
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_SIZE = 64 * 1024

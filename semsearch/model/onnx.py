@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.embed import file_sha256 as _sha256
+from semsearch.model.embed import file_sha256 as _sha256
 from semsearch.errors import ModelUnavailableError
-from semsearch.precision import FP32, INT8
+from semsearch.model.precision import FP32, INT8
 
 MANIFEST_NAME = "fastpath.json"
 ONNX_NAME = "model.onnx"

@@ -12,8 +12,8 @@ from collections import deque
 from typing import Iterable, Iterator
 
 from semsearch.errors import DigestError
-from semsearch.readers.dates import DateContext, parse_date_line, published_date_text
-from semsearch.readers.layout import (
+from semsearch.ingest.readers.dates import DateContext, parse_date_line, published_date_text
+from semsearch.ingest.readers.layout import (
     TITLE_MAX,
     Kind,
     classify,
@@ -25,9 +25,9 @@ from semsearch.readers.layout import (
     split_title,
     strip_abstract_label,
 )
-from semsearch.readers.raw import BINARY, Line, Opener, split_lines, with_encodings
-from semsearch.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
-from semsearch.readers.sniff import EMPTY
+from semsearch.ingest.readers.raw import BINARY, Line, Opener, split_lines, with_encodings
+from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
+from semsearch.ingest.readers.sniff import EMPTY
 
 EXPECTED = "expected a date line such as 'May 6' followed by title and abstract paragraphs"
 _MAX_PARAGRAPH = 1 << 20  # characters; the longest real abstract has about 4,000

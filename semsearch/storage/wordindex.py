@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import IndexCorruptError
-from semsearch.vectors import fsync_dir
+from semsearch.storage.vectors import fsync_dir
 
 # FTS5's bm25() constants (ext/fts5/fts5_aux.c); its IDF is floored at this when a word is in most papers.
 K1 = 1.2

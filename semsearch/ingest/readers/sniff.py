@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from semsearch.readers.layout import is_digest_marker
-from semsearch.readers.raw import (
+from semsearch.ingest.readers.layout import is_digest_marker
+from semsearch.ingest.readers.raw import (
     BINARY,
     GZIP_MAGIC,
     READ_ERRORS,

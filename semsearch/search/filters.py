@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import SemsearchError
-from semsearch.store import Store
-from semsearch.vectors import LayeredIndex
+from semsearch.storage.store import Store
+from semsearch.storage.vectors import LayeredIndex
 
 # How a filtered search runs. Reading stored vectors from SQLite costs about 15 us a paper, so up to EXACT_ALWAYS
 # allowed papers are searched exactly over their stored vectors. More are searched through the vector index, asking

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from semsearch.errors import DigestError
 from semsearch.keys import find_arxiv_id
-from semsearch.readers.dates import DateContext
-from semsearch.readers.layout import (
+from semsearch.ingest.readers.dates import DateContext
+from semsearch.ingest.readers.layout import (
     TITLE_MAX,
     Kind,
     classify,
@@ -29,9 +29,9 @@ from semsearch.readers.layout import (
     is_digest_marker,
     strip_abstract_label,
 )
-from semsearch.readers.raw import Line, candidate_encodings, decode, file_opener, read_limited
-from semsearch.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
-from semsearch.readers.text import parse_lines, published_date
+from semsearch.ingest.readers.raw import Line, candidate_encodings, decode, file_opener, read_limited
+from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
+from semsearch.ingest.readers.text import parse_lines, published_date
 
 _MAX_PAGE = 64 << 20  # a saved daily page is a few MB
 _MAX_BLOCK = 1 << 20  # characters of text kept per block

@@ -6,7 +6,7 @@ import enum
 import re
 
 from semsearch.keys import find_arxiv_id, normalize_arxiv_id
-from semsearch.readers.dates import parse_date_line, published_date_text
+from semsearch.ingest.readers.dates import parse_date_line, published_date_text
 
 # No real title comes near this length (the longest of 3,569 real ones has 202 characters).
 TITLE_MAX = 300

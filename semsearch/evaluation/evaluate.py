@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from semsearch import index
-from semsearch.embed import Embedder
+from semsearch.model.embed import Embedder
 from semsearch.errors import SemsearchError
-from semsearch.fusion import DEFAULT_MODE, MODES
+from semsearch.search.fusion import DEFAULT_MODE, MODES
 from semsearch.keys import normalize_title
-from semsearch.metrics import MEASURES, Run, evaluate_run
-from semsearch.store import Store
+from semsearch.evaluation.metrics import MEASURES, Run, evaluate_run
+from semsearch.storage.store import Store
 
 Progress = Callable[[int], None]
 
@@ -121,7 +121,7 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
 
 def default_cache_dir() -> Path:
     """$SEMSEARCH_CACHE_DIR, else $XDG_CACHE_HOME/semsearch, else ~/.cache/semsearch (shared with the fast path)."""
-    from semsearch.embed import cache_dir
+    from semsearch.model.embed import cache_dir
 
     return cache_dir()
 

@@ -1,0 +1,1 @@
+"""Files -> records: digest files of every format read into Digest records."""

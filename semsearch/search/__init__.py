@@ -1,0 +1,1 @@
+"""The read side: questions and related papers over a committed index."""
