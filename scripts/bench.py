@@ -69,7 +69,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def arxiv_abstracts(n: int) -> list[str]:
     """The first n arXiv records as the text semsearch embeds (title, then abstract)."""
-    from semsearch.index import document_text
+    from semsearch.keys import document_text
 
     texts = []
     with gzip.open(ARXIV, "rt", encoding="utf-8") as handle:
@@ -221,7 +221,8 @@ def bench_cold() -> None:
 
 def warm_latency(folder: Path, label: str, qs: list[str]) -> None:
     """p50/p95 of SearchIndex.ask over real questions per mode, after one warm-up question; and of the embedding."""
-    from semsearch.index import SearchIndex, embedder_for
+    from semsearch.index import embedder_for
+    from semsearch.search import SearchIndex
     from semsearch.storage.vectors import single_threaded_searches
 
     single_threaded_searches()  # as the CLI and the server search
@@ -344,7 +345,7 @@ def compare_exact_ivf(
     """Exact search (baseline) against the IVF index semsearch would build: recall@10 per question set, p50."""
     import faiss
 
-    from semsearch.index import APPROXIMATE_FROM
+    from semsearch.index import DEFAULT_POLICY
     from semsearch.storage.vectors import EXACT_FACTORY, FLAT_FACTORY, VectorIndex, single_threaded_searches
 
     single_threaded_searches()  # as the CLI and the server search
@@ -361,7 +362,7 @@ def compare_exact_ivf(
             offset += len(qs)
         return ", ".join(recalls)
 
-    if len(ids) < APPROXIMATE_FROM:  # what semsearch searches at this size: exact over float16 vectors
+    if len(ids) < DEFAULT_POLICY.approximate_from:  # what semsearch searches at this size: exact over float16 vectors
         half = VectorIndex.build(vectors.shape[1], ids, vectors, factory=EXACT_FACTORY)
         times, found = _latencies(lambda q: half.search(q, 10), everything)
         del half
@@ -393,7 +394,7 @@ def compare_exact_ivf(
 
 def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
     """Exact against IVF search on real arXiv vectors at growing sizes: where exact search stops being cheap."""
-    from semsearch.index import APPROXIMATE_FROM
+    from semsearch.index import DEFAULT_POLICY
     from semsearch.storage.store import Store
 
     if not (ARXIV_INDEX / "papers.sqlite3").exists():
@@ -405,7 +406,7 @@ def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
     question_sets = question_vectors(ARXIV_INDEX)
     for size in sizes:
         compare_exact_ivf(all_ids[:size], all_vectors[:size], question_sets, nprobes, f"{min(size, len(all_ids)):,} real vectors")
-    print(f"  (semsearch switches to IVF from {APPROXIMATE_FROM:,} papers)", file=sys.stderr)
+    print(f"  (semsearch switches to IVF from {DEFAULT_POLICY.approximate_from:,} papers)", file=sys.stderr)
 
 
 SECTIONS = ("ingest", "cold", "warm", "add", "disk", "switch", "ann")

@@ -34,7 +34,7 @@ from semsearch.model.embed import SentenceTransformerEmbedder  # noqa: E402
 from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir  # noqa: E402
 from semsearch.search.explain import nearest_sentences, sentences  # noqa: E402
 from semsearch.evaluation.metrics import MEASURES, evaluate_run  # noqa: E402
-from semsearch.storage.store import Store, passage_bm25  # noqa: E402
+from semsearch.storage.store import passage_bm25  # noqa: E402
 from semsearch.search.wordvectors import bundled_word_vectors  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "scifact"
@@ -71,15 +71,13 @@ class Rankings:
         self.cache = EmbeddingCache(embedder, args.cache_dir)
         self.doc_ids = build_index(self.folder, self.train, self.cache, progress)
         self.paper_ids = {doc: paper for paper, doc in self.doc_ids.items()}
-        self.search = index.SearchIndex(self.folder, self.cache)
-        self.store = Store.open(self.folder)
+        self.search = SearchIndex(self.folder, self.cache)
 
     def dense(self, text: str, depth: int, exclude: frozenset[int] = frozenset()) -> list[tuple[int, float]]:
-        return self.search._dense(self.cache.embed_query(text), depth, exclude, None)
+        return self.search.rank("dense", text, self.cache.embed_query(text), depth, exclude)
 
     def lexical(self, text, depth, weights=lexical.FIELD_WEIGHTS, exclude=frozenset()) -> list[tuple[int, float]]:
-        match = lexical.fts_query(lexical.query_terms(text))
-        return self.store.lexical_search(match, depth, weights, exclude) if match else []
+        return self.search.rank("lexical", text, None, depth, exclude, field_weights=weights)
 
     def docs(self, ranking) -> list[str]:
         return [self.doc_ids[paper_id] for paper_id, _ in ranking]
@@ -119,9 +117,9 @@ def related(args, embedder) -> None:
     pasted = {doc: " ".join(sentences(corpus[doc][1])[:2]) for doc in sample}
     vectors = dict(zip(sample, data.cache.embed_documents([pasted[doc] for doc in sample], progress=None)))
     modes = {
-        "dense": lambda v, t, x: data.search._dense(v, 100, x, None),
+        "dense": lambda v, t, x: data.search.rank("dense", "", v, 100, x),
         "lexical": lambda v, t, x: data.lexical(t, 100, exclude=x),
-        "hybrid": lambda v, t, x: fusion.hybrid(data.search._dense(v, 100, x, None), data.lexical(t, 100, exclude=x)),
+        "hybrid": lambda v, t, x: fusion.hybrid(data.search.rank("dense", "", v, 100, x), data.lexical(t, 100, exclude=x)),
     }
     print("known item: the first two sentences of 1,000 abstracts, pasted (`related -`), must find their paper")
     for mode, rank in modes.items():
@@ -142,8 +140,8 @@ def related(args, embedder) -> None:
         run = {}
         for doc in partners:
             paper = data.paper_ids[doc]
-            vector = data.store.vector_of(paper, data.search.dim)
-            run[doc] = data.docs(rank(vector, index.document_text(*corpus[doc]), frozenset({paper})))
+            vector = data.search.stored_vector(paper)
+            run[doc] = data.docs(rank(vector, document_text(*corpus[doc]), frozenset({paper})))
         result = evaluate_run(run, {doc: {p: 1 for p in found} for doc, found in partners.items()})
         print(f"  {mode:<8} MRR@10 {result['mrr@10']:.4f}  Recall@10 {result['recall@10']:.4f}")
 
@@ -226,7 +224,7 @@ def windows(args, embedder) -> None:
     cache = EmbeddingCache(embedder, args.cache_dir)
     texts, owners = [], []
     for row, (_, title, text) in enumerate(dataset.corpus):
-        whole = index.document_text(title, text)
+        whole = document_text(title, text)
         if len(tokenizer.encode(whole).ids) <= 256:
             texts.append(whole)
             owners.append(row)
@@ -237,13 +235,13 @@ def windows(args, embedder) -> None:
         for sentence in split.split(text.strip()) + [None]:
             size = len(tokenizer.encode(sentence, add_special_tokens=False).ids) if sentence else 0
             if chunk and (sentence is None or used + size > budget):
-                texts.append(index.document_text(title, " ".join(chunk)))
+                texts.append(document_text(title, " ".join(chunk)))
                 owners.append(row)
                 chunk, used = [], 0
             if sentence:
                 chunk.append(sentence)
                 used += size
-    truncated = [index.document_text(title, text) for _, title, text in dataset.corpus]
+    truncated = [document_text(title, text) for _, title, text in dataset.corpus]
     start = time.perf_counter()
     windowed = cache.embed_documents(texts, progress=progress(cache.missing(texts)))
     plain = cache.embed_documents(truncated, progress=progress(cache.missing(truncated)))

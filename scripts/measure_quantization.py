@@ -34,7 +34,7 @@ TOLERANCE = 0.005
 
 def arxiv_texts(n: int) -> tuple[list[str], list[str]]:
     """The first n arXiv records as (document texts, titles)."""
-    from semsearch.index import document_text
+    from semsearch.keys import document_text
 
     documents, titles = [], []
     with gzip.open(DATA / "arxiv" / "papers.jsonl.gz", "rt", encoding="utf-8") as handle:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The repair for any derived file (FAISS or word index) that is missing, damaged or out of step: it rewrites them
+# from the database, embedding nothing.
+REPAIR_DERIVED = "run `semsearch rebuild --reuse-vectors`"
+
 
 class SemsearchError(Exception):
     """Base class: the CLI prints ``Error: <message>`` and exits 1."""

@@ -1,4 +1,5 @@
-"""Paper identity: the normalized title used for deduplication, short typable keys, and arXiv ids."""
+"""Paper identity: the normalized title used for deduplication, short typable keys, arXiv ids, and the text a
+paper is embedded as (with its hash, so unchanged papers are never embedded twice)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,15 @@ def _slug(normalized: str) -> str:
         slug = candidate
     # A first word longer than the limit is cut rather than dropped, so the key still reads like the title.
     return slug or (meaningful[0][:_SLUG_MAX] if meaningful else "")
+
+
+def document_text(title: str, abstract: str) -> str:
+    """The text embedded for a paper: its title, then its abstract."""
+    title = title.strip()
+    separator = " " if title.endswith((".", "?", "!", ":")) else ". "
+    return f"{title}{separator}{abstract.strip()}"
+
+
+def content_hash(title: str, abstract: str) -> str:
+    """Identifies a paper's embedded text, so unchanged papers are never embedded twice."""
+    return hashlib.sha256(document_text(title, abstract).encode("utf-8")).hexdigest()

@@ -126,23 +126,9 @@ def scifact(data_dir: Path):
 
 @pytest.fixture(scope="session")
 def scifact_lexical(tmp_path_factory, scifact) -> tuple[Path, dict[int, str]]:
-    """An index folder holding all of SciFact with placeholder vectors, for lexical search; and id -> BEIR id."""
-    import numpy as np
-
-    from semsearch.index import content_hash
-    from semsearch.keys import normalize_title
-    from semsearch.storage.store import Store
+    """An index of all of SciFact built through `semsearch eval`'s own path with the fake embedder (its words are
+    real; its vectors are not), for lexical search; and paper id -> BEIR id."""
+    from semsearch.evaluation.evaluate import build_index
 
     folder = tmp_path_factory.mktemp("scifact") / "index"
-    store = Store.open(folder, create=True)
-    try:
-        with store.transaction():
-            keys = {
-                store.insert_paper(
-                    doc_id, normalize_title(title), title, text, None, content_hash(title, text), np.zeros(4, np.float32)
-                ): doc_id
-                for doc_id, title, text in scifact.corpus
-            }
-    finally:
-        store.close()
-    return folder, keys
+    return folder, build_index(folder, scifact, HashingEmbedder())

@@ -12,7 +12,7 @@ import pytest
 from semsearch import index
 from semsearch.cli import cli
 from semsearch.search.explain import Why, nearest_sentences, sentences
-from semsearch.index import SearchIndex
+from semsearch.search import SearchIndex
 from semsearch.storage.store import passage_bm25
 from semsearch.search.wordvectors import bundled_word_vectors
 from tests.fakes import HashingEmbedder

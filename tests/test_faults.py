@@ -15,7 +15,7 @@ import pytest
 
 from semsearch import index
 from semsearch.errors import PaperNotFoundError
-from semsearch.index import SearchIndex
+from semsearch.search import SearchIndex
 from tests.fakes import HashingEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_readers_during_writes_see_old_or_new_never_a_mix(tmp_path, hf_daily, se
     assert semsearch_process(["update", str(seed_digest)], folder).wait(timeout=60) == 0
     reader_code = (
         "import json, sys, time\n"
-        "from semsearch.index import SearchIndex\n"
+        "from semsearch.search import SearchIndex\n"
         "from tests.fakes import HashingEmbedder\n"
         "seen, deadline = [], time.time() + float(sys.argv[2])\n"
         "while time.time() < deadline:\n"

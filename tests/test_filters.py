@@ -11,7 +11,7 @@ from semsearch.search import filters
 from semsearch import index
 from semsearch.cli import cli
 from semsearch.search.filters import FilterError, PaperFilter, parse_date, parse_digest_day
-from semsearch.index import SearchIndex
+from semsearch.search import SearchIndex
 from tests.fakes import HashingEmbedder
 from tests.test_index import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
 

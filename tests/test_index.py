@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from semsearch.errors import (
     ModelMismatchError,
     PaperNotFoundError,
 )
-from semsearch.index import SearchIndex, document_text
+from semsearch.keys import document_text
+from semsearch.search import SearchIndex
 from semsearch.storage.locking import write_lock
 from semsearch.storage.store import Store
 from semsearch.storage.vectors import VectorIndex
@@ -150,7 +152,7 @@ def test_interrupted_embedding_keeps_old_index_and_rerun_finishes_without_reembe
     first = index.update(folder, files[:20], HashingEmbedder())
 
     crashing = HashingEmbedder()
-    crashing.fail_after = index.EMBED_CHECKPOINT + 100  # dies after one checkpoint was saved
+    crashing.fail_after = index.write.EMBED_CHECKPOINT + 100  # dies after one checkpoint was saved
     with pytest.raises(KeyboardInterrupt):
         index.update(folder, files, crashing)
     with SearchIndex(folder, HashingEmbedder()) as search_index:
@@ -162,7 +164,7 @@ def test_interrupted_embedding_keeps_old_index_and_rerun_finishes_without_reembe
     assert report.papers == 3506
     assert report.added == 3506 - first.papers
     # Only what the crashed run had not checkpointed is embedded again.
-    assert resumed.documents_embedded == report.added - index.EMBED_CHECKPOINT
+    assert resumed.documents_embedded == report.added - index.write.EMBED_CHECKPOINT
 
 
 def test_crash_while_publishing_leaves_previous_index_usable(tmp_path, seed_digest, hf_daily, monkeypatch):
@@ -303,13 +305,12 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
         assert match.score == pytest.approx(expected, abs=1e-6)  # the revised vector, not the superseded one
 
 
-def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, hf_daily, seed_digest, monkeypatch):
+def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, hf_daily, seed_digest):
     import faiss
 
-    monkeypatch.setattr(index, "APPROXIMATE_FROM", 1000)
-    monkeypatch.setattr(index, "MERGE_THRESHOLD", 50)
+    policy = index.MergePolicy(approximate_from=1000, merge_threshold=50)
     folder = tmp_path / "idx"
-    index.update(folder, [hf_daily / "digests"], HashingEmbedder())
+    index.update(folder, [hf_daily / "digests"], HashingEmbedder(), policy=policy)
     with SearchIndex(folder) as search_index:
         first = search_index.info()
     assert first.index_factory.startswith("IVF") and first.papers == 3506
@@ -320,7 +321,7 @@ def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, h
 
     centroids = centroids_of(folder / first.vector_file)
 
-    index.update(folder, [seed_digest], HashingEmbedder())  # 63 new papers: past the threshold, so merged
+    index.update(folder, [seed_digest], HashingEmbedder(), policy=policy)  # 63 new papers: past the threshold, so merged
     with SearchIndex(folder, HashingEmbedder()) as search_index:
         second = search_index.info()
         assert second.vector_file != first.vector_file and second.unindexed == 0
@@ -331,14 +332,13 @@ def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, h
     assert np.array_equal(centroids_of(folder / second.vector_file), centroids)  # extended, not retrained
 
 
-def test_an_ivf_index_is_trained_anew_once_the_collection_outgrows_it(tmp_path, hf_daily, seed_digest, monkeypatch):
+def test_an_ivf_index_is_trained_anew_once_the_collection_outgrows_it(tmp_path, hf_daily, seed_digest):
     import faiss
 
-    monkeypatch.setattr(index, "APPROXIMATE_FROM", 1000)
-    monkeypatch.setattr(index, "MERGE_THRESHOLD", 50)
+    policy = index.MergePolicy(approximate_from=1000, merge_threshold=50)
     digests = sorted((hf_daily / "digests").iterdir())
     folder = tmp_path / "idx"
-    index.update(folder, digests[:100], HashingEmbedder())
+    index.update(folder, digests[:100], HashingEmbedder(), policy=policy)
 
     def trained(path: Path) -> tuple[int, np.ndarray]:
         native = faiss.read_index(str(path))
@@ -349,9 +349,8 @@ def test_an_ivf_index_is_trained_anew_once_the_collection_outgrows_it(tmp_path, 
         first = search_index.info()
     size, centroids = trained(folder / first.vector_file)
     assert first.index_factory.startswith("IVF") and size == first.papers >= 1000
-    # Grown past RETRAIN_GROWTH x the trained size: the merge trains new centroids over every vector.
-    monkeypatch.setattr(index, "RETRAIN_GROWTH", 1.5)
-    index.update(folder, digests[100:], HashingEmbedder())
+    # Grown past retrain_growth x the trained size: the merge trains new centroids over every vector.
+    index.update(folder, digests[100:], HashingEmbedder(), policy=replace(policy, retrain_growth=1.5))
     with SearchIndex(folder) as search_index:
         second = search_index.info()
     grown, new_centroids = trained(folder / second.vector_file)

@@ -13,7 +13,7 @@ import pytest
 
 from semsearch.ingest.digest import parse_digest_file
 from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
-from semsearch.index import SearchIndex
+from semsearch.search import SearchIndex
 
 pytestmark = pytest.mark.model
 

@@ -25,7 +25,7 @@ from semsearch.model.embed import (
 )
 from semsearch.errors import ModelMismatchError, ModelUnavailableError
 from semsearch.model.onnx import DATA_NAME, MANIFEST_NAME, ONNX_NAME, OnnxQueryEncoder, quantize_export
-from semsearch.index import SearchIndex
+from semsearch.search import SearchIndex
 from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8
 
 pytestmark = pytest.mark.model
@@ -75,7 +75,7 @@ def test_quantizing_refuses_an_export_that_is_not_fp32(int8_embedder, tmp_path: 
 
 
 def test_int8_abstracts_stay_close_to_fp32(int8_embedder, arxiv):
-    texts = [index.document_text(r["title"], r["abstract"]) for r in arxiv[:300]]
+    texts = [document_text(r["title"], r["abstract"]) for r in arxiv[:300]]
     fp32 = OnnxQueryEncoder(fast_query_dir(FP32)).embed_documents(texts)
     cosines = np.sum(fp32 * int8_embedder.embed_documents(texts), axis=1)
     assert cosines.min() >= 0.98 and cosines.mean() >= 0.99, (cosines.min(), cosines.mean())
@@ -95,7 +95,7 @@ def test_int8_questions_and_documents_get_the_same_vectors_and_rankings(int8_emb
 
 
 def test_a_document_vector_does_not_depend_on_its_companions(int8_embedder, arxiv):
-    texts = [index.document_text(r["title"], r["abstract"]) for r in arxiv[:40]]
+    texts = [document_text(r["title"], r["abstract"]) for r in arxiv[:40]]
     alone = int8_embedder.embed_documents(texts[:1])[0]
     with_others = int8_embedder.embed_documents(texts)[0]
     assert float(alone @ with_others) >= 0.99999

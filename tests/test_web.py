@@ -331,7 +331,7 @@ def test_keeps_answering_while_update_runs_in_another_process(tmp_path, seed_dig
 
 @pytest.mark.model
 def test_real_model_answers_through_the_api_as_through_the_library(seed_index, real_embedder):
-    from semsearch.index import SearchIndex
+    from semsearch.search import SearchIndex
 
     question = "memory-efficient training of trillion-parameter models"
     with TestClient(create_app(seed_index, real_embedder)) as real:

@@ -13,11 +13,14 @@ import pytest
 
 from semsearch import index
 from semsearch.search import lexical
-from semsearch.index import SearchIndex
+from semsearch.search import SearchIndex
 from semsearch.storage.store import FtsTokenizer, Store
 from semsearch.storage.terms import TermCounter
 from semsearch.storage.wordindex import Postings, decode_counts, encode_counts
 from tests.test_index import ABSTRACT_A, ABSTRACT_C, write_digest
+
+RECENT_ONLY = index.MergePolicy(merge_threshold=100_000)
+MERGE_EVERY_WRITE = index.MergePolicy(merge_threshold=1)
 
 
 def claims(data_dir: Path, n: int) -> list[str]:
@@ -46,14 +49,14 @@ def assert_same_as_fts5(folder: Path, questions: list[str], **filters) -> int:
 
 
 @pytest.fixture
-def layered(tmp_path, hf_daily, fake_embedder, monkeypatch) -> Path:
+def layered(tmp_path, hf_daily, fake_embedder) -> Path:
     """An index of 60 real digests merged into files, then 15 more digests one by one in the recent layer."""
-    monkeypatch.setattr(index, "MERGE_THRESHOLD", 100_000)
+    # No write merges until a test says so: every later paper stays in the recent layer.
     files = sorted((hf_daily / "digests").glob("*.txt"))
     folder = tmp_path / "idx"
-    index.update(folder, files[:60], fake_embedder)
+    index.update(folder, files[:60], fake_embedder, policy=RECENT_ONLY)
     for path in files[60:75]:
-        index.update(folder, [path], fake_embedder)
+        index.update(folder, [path], fake_embedder, policy=RECENT_ONLY)
     return folder
 
 
@@ -81,7 +84,7 @@ def test_word_index_ranks_and_scores_exactly_as_fts5(layered, data_dir):
 
 
 def test_revised_and_removed_papers_are_scored_as_fts5_before_and_after_a_merge(
-    layered, data_dir, tmp_path, fake_embedder, monkeypatch
+    layered, data_dir, tmp_path, fake_embedder
 ):
     store = Store.open(layered)
     try:
@@ -91,8 +94,8 @@ def test_revised_and_removed_papers_are_scored_as_fts5_before_and_after_a_merge(
     # One merged paper gets a new abstract, two merged papers and one recent paper are removed.
     revised = rows[10]
     write_digest(tmp_path / "rev_2025-12-01.txt", "Dec 1", [(revised.title, ABSTRACT_C)])
-    index.update(layered, [tmp_path / "rev_2025-12-01.txt"], fake_embedder)
-    index.remove(layered, [rows[20].key, rows[30].key, rows[-1].key])
+    index.update(layered, [tmp_path / "rev_2025-12-01.txt"], fake_embedder, policy=RECENT_ONLY)
+    index.remove(layered, [rows[20].key, rows[30].key, rows[-1].key], policy=RECENT_ONLY)
     questions = claims(data_dir, 80) + titles_of(layered, 11) + ["traffic sensors forecasting", revised.title]
     assert assert_same_as_fts5(layered, questions) > 80
     with SearchIndex(layered) as search_index:
@@ -100,9 +103,8 @@ def test_revised_and_removed_papers_are_scored_as_fts5_before_and_after_a_merge(
         assert hits[0].paper.id == revised.id
     word_files = sorted(layered.glob("words-*.bin"))
 
-    monkeypatch.setattr(index, "MERGE_THRESHOLD", 1)
     write_digest(tmp_path / "new_2025-12-02.txt", "Dec 2", [("Indic Translation Corpora", ABSTRACT_A)])
-    index.update(layered, [tmp_path / "new_2025-12-02.txt"], fake_embedder)
+    index.update(layered, [tmp_path / "new_2025-12-02.txt"], fake_embedder, policy=MERGE_EVERY_WRITE)
     assert sorted(layered.glob("words-*.bin")) != word_files and len(list(layered.glob("words-*.bin"))) == 1
     store = Store.open(layered)
     try:
@@ -113,15 +115,14 @@ def test_revised_and_removed_papers_are_scored_as_fts5_before_and_after_a_merge(
     assert index.check(layered).ok
 
 
-def test_extending_the_file_equals_counting_every_paper_again(layered, fake_embedder, monkeypatch):
+def test_extending_the_file_equals_counting_every_paper_again(layered, fake_embedder):
     store = Store.open(layered)
     try:
         gone = [row.key for row in store.title_rows()[5:9]]
     finally:
         store.close()
-    index.remove(layered, gone)
-    monkeypatch.setattr(index, "MERGE_THRESHOLD", 1)
-    index.remove(layered, [])  # a write that merges: the committed file extended with the recent papers
+    index.remove(layered, gone, policy=RECENT_ONLY)
+    index.remove(layered, [], policy=MERGE_EVERY_WRITE)  # a write that merges: the committed file extended with the recent papers
     (extended_file,) = layered.glob("words-*.bin")
     extended = Postings.load(extended_file, verify=True)
     index.rebuild(layered, [], fake_embedder, reuse_vectors=True)  # counted from every paper's text

@@ -12,21 +12,21 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from semsearch import index
+from semsearch.ingest.digest import Digest, DigestPaper
+from semsearch.progress import Progress, ProgressFactory
+from semsearch.search import SearchIndex
 from semsearch.model.embed import Embedder
 from semsearch.errors import SemsearchError
 from semsearch.search.fusion import DEFAULT_MODE, MODES
-from semsearch.keys import normalize_title
 from semsearch.evaluation.metrics import MEASURES, Run, evaluate_run
-from semsearch.storage.store import Store
 
-Progress = Callable[[int], None]
 
 CACHE_ENVVAR = "SEMSEARCH_CACHE_DIR"
 # Papers asked for per query: Recall@100 needs the first 100.
@@ -245,31 +245,21 @@ class EvalReport:
 
 
 def build_index(
-    folder: Path, dataset: BeirDataset, embedder: Embedder, progress: Callable[[int], Progress] | None = None
+    folder: Path, dataset: BeirDataset, embedder: Embedder, progress: ProgressFactory | None = None
 ) -> dict[int, str]:
     """Index the corpus in a new folder, each document a paper keyed by its BEIR id; returns paper id -> BEIR id."""
-    texts = [index.document_text(title, text) for _, title, text in dataset.corpus]
-    to_embed = embedder.missing(texts) if isinstance(embedder, EmbeddingCache) else len(texts)
-    step = progress(to_embed) if (progress is not None and to_embed) else None
-    vectors = embedder.embed_documents(texts, progress=step)
-    store = Store.open(folder, create=True)
-    try:
-        with store.transaction():
-            ids = {
-                store.insert_paper(
-                    doc_id, normalize_title(title), title, text, None, index.content_hash(title, text), vector
-                ): doc_id
-                for (doc_id, title, text), vector in zip(dataset.corpus, vectors)
-            }
-    finally:
-        store.close()
-    # The public repair path writes the vector file from the stored vectors, exactly as an index gets one.
-    index.rebuild(folder, [], embedder, reuse_vectors=True)
-    return ids
+    source = f"beir:{dataset.name}"
+    papers = tuple(
+        DigestPaper(title=title, abstract=text, date=None, source=source, line=number, key=doc_id)
+        for number, (doc_id, title, text) in enumerate(dataset.corpus, start=1)
+    )
+    index.update(folder, [Digest(source=source, dates=(), papers=papers)], embedder, progress=progress)
+    with SearchIndex(folder) as search_index:
+        return {search_index.resolve(doc_id).id: doc_id for doc_id, _, _ in dataset.corpus}
 
 
 def run_queries(
-    search_index: index.SearchIndex, dataset: BeirDataset, doc_ids: dict[int, str], mode: str, depth: int = EVAL_DEPTH
+    search_index: SearchIndex, dataset: BeirDataset, doc_ids: dict[int, str], mode: str, depth: int = EVAL_DEPTH
 ) -> Run:
     """Each judged query's ranked BEIR document ids in one mode."""
     return {
@@ -284,7 +274,7 @@ def evaluate(
     split: str = "test",
     cache_dir: Path | None = None,
     modes: Sequence[str] | None = None,
-    progress: Callable[[int], Progress] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> EvalReport:
     """Index a BEIR folder's corpus in a throwaway index and score each mode; `cache_dir` None caches nothing."""
     dataset = load_beir(folder, split)
@@ -297,7 +287,7 @@ def evaluate(
         index_folder = Path(tmp) / "index"
         doc_ids = build_index(index_folder, dataset, used, progress)
         results: dict[str, dict[str, float]] = {}
-        with index.SearchIndex(index_folder, used) as search_index:
+        with SearchIndex(index_folder, used) as search_index:
             for mode in modes:
                 run = run_queries(search_index, dataset, doc_ids, mode)
                 results[mode] = evaluate_run(run, dataset.qrels, MEASURES)

@@ -1,1 +1,22 @@
-"""The read side: questions and related papers over a committed index."""
+"""The read side of an index, its one front door: `SearchIndex` (questions, related papers, lookups, state).
+
+`SearchIndex`, `Hit` and `IndexInfo` are loaded on first use: the CLI imports the pure modules of this package
+(`fusion`) at start-up, and `semsearch --help` must not pay for numpy and FAISS.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from semsearch.search.searcher import Hit, IndexInfo, SearchIndex
+
+__all__ = ["Hit", "IndexInfo", "SearchIndex"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from semsearch.search import searcher
+
+        return getattr(searcher, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import IndexCorruptError, IndexMissingError
+from semsearch.storage.state import DerivedFiles, IndexState
+from semsearch.storage.vectors import DEFAULT_NPROBE, FLAT_FACTORY
 
 # 2: recent-papers layer (unindexed/superseded) and the BM25 table.
 FORMAT_VERSION = 2
@@ -198,7 +200,7 @@ class Store:
 
     def _check_format(self) -> None:
         has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-        version = self.get_meta("format_version") if has_meta else None
+        version = self._get_meta("format_version") if has_meta else None
         if version is None:
             raise IndexCorruptError(f"{self.path} is not a semsearch index (no format version)")
         if version != str(FORMAT_VERSION):
@@ -232,27 +234,75 @@ class Store:
         finally:
             self._db.execute("COMMIT")
 
-    # -- metadata ---------------------------------------------------------------------------------------------
+    # -- the committed state ----------------------------------------------------------------------------------
 
-    def get_meta(self, name: str) -> str | None:
-        """One metadata value, or None."""
+    def _get_meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
-    def set_meta(self, name: str, value: str) -> None:
-        """Set one metadata value."""
-        self._db.execute(
+    def state(self) -> IndexState:
+        """The model, times and derived files the database records, read in one query."""
+        meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+
+        def number(name: str, default: int = 0) -> int:
+            return int(meta[name]) if meta.get(name) else default
+
+        files = DerivedFiles(
+            generation=number("generation"),
+            vector_file=meta.get("vector_file"),
+            vector_count=number("vector_count"),
+            factory=meta.get("index_factory") or FLAT_FACTORY,
+            nprobe=number("nprobe", DEFAULT_NPROBE),
+            ivf_trained_on=number("ivf_trained_on"),
+            word_file=meta.get("word_file"),
+            word_count=number("word_count"),
+        )
+        return IndexState(
+            model=meta.get("model"),
+            dim=number("dim"),
+            created_at=meta.get("created_at"),
+            updated_at=meta.get("updated_at"),
+            files=files,
+        )
+
+    def save_state(self, state: IndexState) -> None:
+        """Record the state (inside the caller's transaction, so derived files and papers commit together)."""
+        files = state.files
+        values = {
+            "model": state.model,
+            "dim": str(state.dim) if state.model is not None else None,
+            "created_at": state.created_at,
+            "updated_at": state.updated_at,
+            "generation": str(files.generation) if files.generation else None,
+            "vector_file": files.vector_file,
+            "vector_count": str(files.vector_count) if files.vector_file else None,
+            "index_factory": files.factory if files.vector_file else None,
+            "nprobe": str(files.nprobe) if files.vector_file else None,
+            "ivf_trained_on": str(files.ivf_trained_on) if files.ivf_trained_on else None,
+            "word_file": files.word_file,
+            "word_count": str(files.word_count) if files.word_file else None,
+        }
+        self._db.executemany(
             "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (name, value),
+            [(name, value) for name, value in values.items() if value is not None],
+        )
+        self._db.executemany(
+            "DELETE FROM meta WHERE name = ?", [(name,) for name, value in values.items() if value is None]
         )
 
     # -- writing papers ---------------------------------------------------------------------------------------
 
-    def find_match(self, arxiv_id: str | None, title_norm: str) -> tuple[int, str, str | None] | None:
+    def find_match(
+        self, arxiv_id: str | None, title_norm: str, key: str | None = None
+    ) -> tuple[int, str, str | None] | None:
         """The stored paper that is the same as an incoming one: (id, content_hash, arxiv_id), or None.
 
-        An arXiv id decides when both sides have one; otherwise the normalized title does.
+        A key decides when the incoming record names one; else an arXiv id when both sides have one; otherwise the
+        normalized title does.
         """
+        if key is not None:
+            row = self._db.execute("SELECT id, content_hash, arxiv_id FROM papers WHERE key = ?", (key,)).fetchone()
+            return (row[0], row[1], row[2]) if row else None
         if arxiv_id is not None:
             row = self._db.execute(
                 "SELECT id, content_hash, arxiv_id FROM papers WHERE arxiv_id = ?", (arxiv_id,)
@@ -677,6 +727,28 @@ class Store:
                 f"SELECT id, vector FROM papers WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk
             ).fetchall()
         return _ids_and_matrix(rows, dim, self.path)
+
+
+def index_exists(folder: Path) -> bool:
+    """Whether `folder` holds an index database."""
+    return (folder / DATABASE_NAME).exists()
+
+
+def recorded_model(folder: Path) -> str | None:
+    """The model id the index at `folder` records, or None when there is no readable index there (yet)."""
+    if not index_exists(folder):
+        return None
+    try:
+        store = Store.open(folder)
+    except (IndexCorruptError, sqlite3.Error):
+        return None
+    try:
+        return store.state().model
+    except sqlite3.Error:
+        # A damaged index: the command that follows reports it in its own words.
+        return None
+    finally:
+        store.close()
 
 
 def passage_bm25(passages: Sequence[str], match: str | None) -> list[float]:

@@ -44,7 +44,7 @@ from semsearch.errors import (
 )
 from semsearch.search.filters import FilterError, PaperFilter, parse_digest_day
 from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE
-from semsearch.index import Hit, SearchIndex
+from semsearch.search import Hit, SearchIndex
 from semsearch.ingest.readers.dates import display_date
 from semsearch.storage.store import Store, StoredPaper
 from semsearch.storage.vectors import single_threaded_searches

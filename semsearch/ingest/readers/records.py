@@ -15,7 +15,8 @@ _WARNINGS_SHOWN = 10
 
 @dataclass(frozen=True)
 class DigestPaper:
-    """One paper entry of a digest."""
+    """One paper entry of a digest. Readers leave `key` unset (the index derives one from the title); records built
+    in memory may set it, and are then identified by it alone (e.g. a BEIR corpus, keyed by document id)."""
 
     title: str
     abstract: str
@@ -23,6 +24,7 @@ class DigestPaper:
     source: str
     line: int
     arxiv_id: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)

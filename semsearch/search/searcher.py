@@ -1,0 +1,415 @@
+"""The read side of an index: questions, related papers, lookups and the index's state, over one committed state.
+
+`SearchIndex` is the one front door for reading: the CLI, the web layer, evaluation and the scripts search through
+it and never open the database themselves. It loads the committed FAISS and word index files lazily, with the
+papers added since the last merge searched beside them, and falls back to the stored vectors or SQLite's FTS5
+(with one warning) when a file is missing or damaged, so a damaged derived file never stops a search.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.errors import REPAIR_DERIVED, IndexCorruptError, IndexMissingError, ModelMismatchError, SemsearchError
+from semsearch.keys import document_text
+from semsearch.model.embed import Embedder
+from semsearch.search import fusion, lexical
+from semsearch.search.explain import Why, nearest_sentences, sentences
+from semsearch.search.filters import PaperFilter, allowed_ids, search_allowed
+from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE, SCORE_KINDS
+from semsearch.search.resolve import resolve_paper_id
+from semsearch.search.wordvectors import bundled_word_vectors
+from semsearch.storage.state import load_vector_file, load_word_file
+from semsearch.storage.store import FORMAT_VERSION, Store, StoredPaper, passage_bm25
+from semsearch.storage.terms import TermCounter
+from semsearch.storage.vectors import LayeredIndex, VectorIndex
+from semsearch.storage.wordindex import Postings, WordIndex
+
+log = logging.getLogger("semsearch")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a paper and its score, whose kind `score_kind` names (cosine, bm25 or fused)."""
+
+    rank: int
+    score: float
+    paper: StoredPaper
+    score_kind: str = "cosine"
+    why: Why | None = None
+
+    def to_dict(self, with_abstract: bool = True) -> dict:
+        """The `--json` shape of a hit."""
+        out = {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "score_kind": self.score_kind,
+            "key": self.paper.key,
+            "title": self.paper.title,
+            "date": self.paper.date,
+            "dates": list(self.paper.dates),
+            "arxiv_id": self.paper.arxiv_id,
+        }
+        if with_abstract:
+            out["abstract"] = self.paper.abstract
+        if self.why is not None:
+            out["why"] = self.why.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """A summary of an index on disk."""
+
+    path: str
+    model: str
+    dim: int
+    papers: int
+    digests: int
+    first_date: str | None
+    last_date: str | None
+    size_bytes: int
+    format_version: int
+    vector_file: str | None
+    unindexed: int
+    index_factory: str | None
+    updated_at: str | None
+
+    def to_dict(self) -> dict:
+        """The `--json` shape."""
+        return asdict(self)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise SemsearchError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+
+
+class SearchIndex:
+    """An open index for questions, related papers and lookups."""
+
+    def __init__(self, folder: Path, embedder: Embedder | None = None) -> None:
+        self.folder = folder
+        self._embedder = embedder
+        self._store = Store.open(folder)
+        # Read before anything else: a commit racing with the open is then seen by `is_stale` (vectors and words
+        # are loaded lazily, at the first search, so they are never older than this).
+        self._opened_at = (self._store.data_version(), self._store.committed_state())
+        state = self._store.state()
+        if state.model is None or not state.dim:
+            self._store.close()
+            raise IndexMissingError(
+                f"the index at {folder} holds no papers yet; add some with `semsearch update DIGEST_OR_FOLDER`"
+            )
+        self.model: str = state.model
+        self.dim: int = state.dim
+        self._vectors: LayeredIndex | None = None
+        self._words: WordIndex | bool | None = None
+        self._term_counter: TermCounter | None = None
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self._store.close()
+        if self._term_counter is not None:
+            self._term_counter.close()
+
+    def __enter__(self) -> "SearchIndex":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def is_stale(self) -> bool:
+        """Whether another process has committed a new index state since this one was opened (cheap: no I/O
+        unless the database changed)."""
+        version, state = self._opened_at
+        if self._store.data_version() == version:
+            return False
+        # data_version also moves when another connection merely opens the database, so look at what changed.
+        current = self._store.committed_state()
+        self._opened_at = (self._store.data_version(), state)
+        return current != state
+
+    def digest_days(self) -> list[tuple[str, int]]:
+        """Each digest date the index knows, with its number of papers: full dates in order, then month-days."""
+        return self._store.digest_days()
+
+    # -- searching -----------------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        limit: int = 10,
+        *,
+        filters: PaperFilter | None = None,
+        mode: str = DEFAULT_MODE,
+        why: bool = False,
+    ) -> list[Hit]:
+        """The papers nearest to a natural-language question (among those `filters` allows), ranked by `mode`.
+
+        With `why`, each hit carries its abstract sentence nearest to the question and the words it matched.
+        """
+        question = question.strip()
+        if not question:
+            raise SemsearchError('the question is empty; ask something, e.g. semsearch ask "parallel corpora"')
+        _check_mode(mode)
+        allowed = self._allowed(filters)
+        vector = self._require_embedder().embed_query(question) if mode != "lexical" else None
+        hits = self._hits_of(self.rank(mode, question, vector, limit, allowed=allowed), SCORE_KINDS[mode])
+        return self._explain(question, hits) if why else hits
+
+    def search(self, question: str, limit: int, mode: str = DEFAULT_MODE) -> list[tuple[int, float]]:
+        """The ranking `ask` gives, as (paper id, score) pairs, without reading the papers (for evaluation)."""
+        _check_mode(mode)
+        question = question.strip()
+        vector = self._require_embedder().embed_query(question) if mode != "lexical" else None
+        return self.rank(mode, question, vector, limit)
+
+    def related(
+        self, reference: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
+    ) -> tuple[StoredPaper, list[Hit]]:
+        """The papers nearest to a stored paper (named by key, arXiv id or title), never the paper itself."""
+        _check_mode(mode)
+        paper = self.resolve(reference)
+        vector = self.stored_vector(paper.id)
+        ranking = self.rank(
+            mode,
+            document_text(paper.title, paper.abstract),
+            vector,
+            limit,
+            exclude=frozenset({paper.id}),
+            allowed=self._allowed(filters),
+        )
+        return paper, self._hits_of(ranking, SCORE_KINDS[mode])
+
+    def related_to_text(
+        self, text: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
+    ) -> list[Hit]:
+        """The papers nearest to a pasted abstract (a stored paper with exactly that abstract is left out)."""
+        _check_mode(mode)
+        text = " ".join(text.split())
+        if not text:
+            raise SemsearchError("no abstract given; pipe one in, e.g. `pbpaste | semsearch related -`")
+        allowed = self._allowed(filters)
+        vector = self._require_embedder().embed_documents([text])[0] if mode != "lexical" else None
+        same = frozenset(self._store.ids_with_abstract(text))
+        return self._hits_of(self.rank(mode, text, vector, limit, exclude=same, allowed=allowed), SCORE_KINDS[mode])
+
+    def _allowed(self, filters: PaperFilter | None) -> frozenset[int] | None:
+        """The ids a filter lets through, or None for no filter."""
+        return None if filters is None else allowed_ids(self._store, filters)
+
+    def rank(
+        self,
+        mode: str,
+        text: str,
+        vector: np.ndarray | None,
+        limit: int,
+        exclude: frozenset[int] = frozenset(),
+        allowed: frozenset[int] | None = None,
+        field_weights: tuple[float, float] = lexical.FIELD_WEIGHTS,
+    ) -> list[tuple[int, float]]:
+        """(paper id, score) pairs, best first: by `vector` (dense), by the words of `text` (lexical, BM25 with these
+        title and abstract weights), or both fused (hybrid); `exclude` and `allowed` (None: every paper) limit the
+        papers ranked."""
+        _check_mode(mode)
+        if limit <= 0:
+            return []
+        if mode == "dense":
+            return self._dense(vector, limit, exclude, allowed)
+        if mode == "lexical":
+            return self._lexical(text, limit, exclude, allowed, field_weights)
+        # Fusion needs more than the top `limit` of each list: a paper 30th by cosine and 2nd by BM25 may win.
+        depth = max(limit, fusion.HYBRID_DEPTH)
+        fused = fusion.hybrid(
+            self._dense(vector, depth, exclude, allowed), self._lexical(text, depth, exclude, allowed, field_weights)
+        )
+        return fused[:limit]
+
+    def _dense(
+        self, vector: np.ndarray, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None
+    ) -> list[tuple[int, float]]:
+        if allowed is None:
+            return self._vector_index().search(vector, limit, exclude=exclude)
+        return search_allowed(self._vector_index(), self._store, self.dim, vector, limit, allowed, exclude)
+
+    def _lexical(
+        self,
+        text: str,
+        limit: int,
+        exclude: frozenset[int],
+        allowed: frozenset[int] | None,
+        field_weights: tuple[float, float],
+    ) -> list[tuple[int, float]]:
+        words = lexical.query_terms(text)
+        if not words:  # only stopwords or punctuation: no word to look up
+            return []
+        word_index = self._word_index()
+        if word_index is not None:
+            try:
+                return word_index.search(self._term_ids(words), limit, field_weights, exclude, allowed)
+            except IndexError:  # a damaged file pointing past its own arrays
+                log.warning("the word index file is damaged; searching words with SQLite instead (repair: %s)", REPAIR_DERIVED)
+                self._words = False
+        self._require_lexical_index()
+        return self._store.lexical_search(lexical.fts_query(words), limit, field_weights, exclude, allowed)
+
+    def _term_ids(self, words: Sequence[str]) -> list[int | None]:
+        """The term id of each question word's stem (None when no paper holds it), one entry per word as FTS5 counts."""
+        if self._term_counter is None:
+            self._term_counter = TermCounter()
+        # A word is one term; in the rare word that FTS5 splits further (a character unicode61 treats as a
+        # separator), each part counts on its own instead of as a phrase.
+        stems = [stem for terms in self._term_counter.terms_each(words) for stem in terms]
+        ids = self._store.term_ids(stems)
+        return [ids.get(stem) for stem in stems]
+
+    def _word_index(self) -> WordIndex | None:
+        """The word index file plus the recent papers, or None for an index without one (FTS5 answers instead)."""
+        if self._words is None:
+            self._words = self._load_words()
+        return self._words or None
+
+    def _load_words(self) -> WordIndex | bool:
+        """The word index in one consistent snapshot; False when there is no usable file (said once, as a warning)."""
+        for _ in range(3):  # a writer may delete the file this snapshot names right after committing a new one
+            with self._store.snapshot():
+                files = self._store.state().files
+                if files.word_file is None or not self._store.has_word_tables():
+                    return False  # an index made before word index files: FTS5 gives the same ranking, slower
+                try:
+                    base = load_word_file(self.folder, files)
+                except IndexCorruptError as exc:
+                    if not (self.folder / files.word_file).exists():
+                        continue
+                    problem = str(exc)
+                    break
+                counts = self._store.paper_terms()
+                if len(counts) != self._store.unindexed_count():
+                    problem = f"{self._store.unindexed_count() - len(counts)} recent papers have no stored word counts"
+                    break
+                return WordIndex(base, Postings.from_counts(counts), self._store.superseded_ids())
+        else:
+            problem = "the word index file is missing"
+        log.warning("%s; searching words with SQLite instead (repair: %s)", problem, REPAIR_DERIVED)
+        return False
+
+    def _require_lexical_index(self) -> None:
+        if not self._store.has_lexical_index():
+            raise IndexCorruptError(
+                f"the index at {self.folder} predates lexical search; run `semsearch update` on any digest "
+                "(even one already indexed) to add it, or pass --mode dense"
+            )
+
+    def _hits_of(self, ranking: Sequence[tuple[int, float]], score_kind: str) -> list[Hit]:
+        papers = self._store.papers([paper_id for paper_id, _ in ranking])
+        hits = []
+        for paper_id, score in ranking:
+            if paper_id in papers:
+                hits.append(Hit(rank=len(hits) + 1, score=score, paper=papers[paper_id], score_kind=score_kind))
+        return hits
+
+    def _explain(self, question: str, hits: list[Hit]) -> list[Hit]:
+        """The hits, each with its abstract sentence nearest to the question and the question words it holds."""
+        groups = [sentences(hit.paper.abstract) for hit in hits]
+        flat = [sentence for group in groups for sentence in group]
+        terms = lexical.query_terms(question)
+        # Running the model over the ~100 sentences of ten abstracts takes seconds on two cores; its word vectors
+        # and BM25 take milliseconds and pick nearly as well (README, "Why it matched").
+        word_vectors = bundled_word_vectors()
+        similarities = word_vectors.embed(flat) @ word_vectors.embed([question])[0] if flat else np.empty(0)
+        bm25 = np.asarray(passage_bm25(flat, lexical.fts_query(terms)), dtype=np.float32)
+        nearest = nearest_sentences(groups, similarities, bm25)
+        ids = [hit.paper.id for hit in hits]
+        matched: dict[int, list[str]] = {paper_id: [] for paper_id in ids}
+        if self._store.has_lexical_index():
+            for term in terms:
+                for paper_id in self._store.lexically_matching(ids, lexical.fts_query([term])):
+                    matched[paper_id].append(term)
+        return [
+            replace(hit, why=Why(sentence, tuple(matched[hit.paper.id]))) for hit, sentence in zip(hits, nearest)
+        ]
+
+    def _require_embedder(self) -> Embedder:
+        if self._embedder is None:
+            raise SemsearchError("this operation needs an embedding model, but none was given")
+        if self._embedder.model_id != self.model or self._embedder.dim != self.dim:
+            raise ModelMismatchError(
+                f"the index at {self.folder} was built with {self.model} ({self.dim}-d), but semsearch now "
+                f"embeds with {self._embedder.model_id} ({self._embedder.dim}-d); "
+                "run `semsearch rebuild` to re-embed it"
+            )
+        return self._embedder
+
+    def _vector_index(self) -> LayeredIndex:
+        if self._vectors is None:
+            self._vectors = self._load_vectors()
+        return self._vectors
+
+    def _load_vectors(self) -> LayeredIndex:
+        """The committed FAISS file plus the recent papers, read in one consistent snapshot."""
+        # A writer deletes the previous FAISS file right after its commit; if that races with this read,
+        # the fresh state names the new file, so look again.
+        for _ in range(3):
+            with self._store.snapshot():
+                files = self._store.state().files
+                recent = VectorIndex.build(self.dim, *self._store.unindexed_vectors(self.dim))
+                superseded = self._store.superseded_ids()
+                if files.vector_file is None:
+                    return LayeredIndex(None, recent, superseded)
+                try:
+                    return LayeredIndex(load_vector_file(self.folder, files, self.dim), recent, superseded)
+                except IndexCorruptError as exc:
+                    if not (self.folder / files.vector_file).exists():
+                        continue
+                    problem = str(exc)
+                    break
+        else:
+            problem = "the vector file is missing"
+        log.warning("%s; searching the stored vectors instead (repair: %s)", problem, REPAIR_DERIVED)
+        with self._store.snapshot():
+            ids, matrix = self._store.all_vectors(self.dim)
+        return LayeredIndex(None, VectorIndex.build(self.dim, ids, matrix), frozenset())
+
+    # -- lookups -------------------------------------------------------------------------------------------
+
+    def resolve(self, reference: str) -> StoredPaper:
+        """The one paper a user means by a key, an arXiv id, an exact title or an unambiguous part of one."""
+        paper_id = resolve_paper_id(self._store, reference)
+        return self._store.papers([paper_id])[paper_id]
+
+    def stored_vector(self, paper_id: int) -> np.ndarray:
+        """The stored (unit-length) vector of one paper."""
+        return self._store.vector_of(paper_id, self.dim)
+
+    def show(self, reference: str) -> StoredPaper:
+        """The full record of one paper."""
+        return self.resolve(reference)
+
+    def info(self) -> IndexInfo:
+        """Counts, model, dates and size of the index."""
+        state = self._store.state()
+        first, last = self._store.date_range()
+        size = sum(path.stat().st_size for path in self.folder.iterdir() if path.is_file())
+        return IndexInfo(
+            path=str(self.folder),
+            model=self.model,
+            dim=self.dim,
+            papers=self._store.paper_count(),
+            digests=self._store.source_count(),
+            first_date=first,
+            last_date=last,
+            size_bytes=size,
+            format_version=FORMAT_VERSION,
+            vector_file=state.files.vector_file,
+            unindexed=self._store.unindexed_count(),
+            index_factory=state.files.factory if state.files.vector_file else None,
+            updated_at=state.updated_at,
+        )
+
+
