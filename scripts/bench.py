@@ -304,13 +304,12 @@ def bench_disk() -> None:
 
 def bench_ann(target: int, nprobes: list[int]) -> None:
     """Exact against IVF search at `target` vectors made of real vectors plus small noise."""
-    from semsearch.storage.store import Store
+    from semsearch.search import SearchIndex
 
     source = ARXIV_INDEX if (ARXIV_INDEX / "papers.sqlite3").exists() else HF_INDEX
     ensure_hf_index()
-    store = Store.open(source)
-    _, real = store.all_vectors(int(store.get_meta("dim")))
-    store.close()
+    with SearchIndex(source) as search_index:
+        _, real = search_index.stored_vectors()
     rng = np.random.default_rng(7)
     copies = -(-target // len(real))
     # Each copy is the real set nudged by noise of about 5% of a vector's length, so neighbours stay realistic
@@ -395,14 +394,13 @@ def compare_exact_ivf(
 def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
     """Exact against IVF search on real arXiv vectors at growing sizes: where exact search stops being cheap."""
     from semsearch.index import DEFAULT_POLICY
-    from semsearch.storage.store import Store
+    from semsearch.search import SearchIndex
 
     if not (ARXIV_INDEX / "papers.sqlite3").exists():
         print(f"  (needs {ARXIV_INDEX}, see --help)", file=sys.stderr)
         return
-    store = Store.open(ARXIV_INDEX)
-    all_ids, all_vectors = store.all_vectors(int(store.get_meta("dim")))
-    store.close()
+    with SearchIndex(ARXIV_INDEX) as search_index:
+        all_ids, all_vectors = search_index.stored_vectors()
     question_sets = question_vectors(ARXIV_INDEX)
     for size in sizes:
         compare_exact_ivf(all_ids[:size], all_vectors[:size], question_sets, nprobes, f"{min(size, len(all_ids)):,} real vectors")

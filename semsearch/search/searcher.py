@@ -387,6 +387,11 @@ class SearchIndex:
         """The stored (unit-length) vector of one paper."""
         return self._store.vector_of(paper_id, self.dim)
 
+    def stored_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every paper's id and stored vector (for benchmarks and experiments over the raw vectors)."""
+        with self._store.snapshot():
+            return self._store.all_vectors(self.dim)
+
     def show(self, reference: str) -> StoredPaper:
         """The full record of one paper."""
         return self.resolve(reference)
