@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.errors import IndexCorruptError
+from semsearch.errors import REPAIR_DERIVED, IndexCorruptError
 from semsearch.storage.vectors import fsync_dir
 
 # FTS5's bm25() constants (ext/fts5/fts5_aux.c); its IDF is floored at this when a word is in most papers.
@@ -49,7 +49,7 @@ def encode_counts(term_ids: np.ndarray, title_counts: np.ndarray, abstract_count
 def decode_counts(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (term ids, title counts, abstract counts) that `encode_counts` wrote."""
     if len(blob) % 8:
-        raise IndexCorruptError("a paper's stored word counts are damaged; run `semsearch rebuild --reuse-vectors`")
+        raise IndexCorruptError(f"a paper's stored word counts are damaged; {REPAIR_DERIVED}")
     size = len(blob) // 8
     return (
         np.frombuffer(blob, dtype="<u4", count=size),
