@@ -1,26 +1,15 @@
-"""The web page and the JSON API: parse a request, call the library, render. Nothing else lives here.
-
-Searches run on worker threads (a SQLite connection belongs to the thread that opened it), each holding an open
-`SearchIndex`. Before every request a worker asks SQLite whether another connection committed since it opened
-its index (`PRAGMA data_version`, no I/O); if so it reopens it, so papers added by `semsearch update` are served
-at once, without a restart. The embedding model is one object shared by the workers: loaded once per process.
-"""
+"""The web page and the JSON API: parse a request, call the served index (service.py), render."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import os
 import socket
 import sqlite3
-import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -44,10 +33,10 @@ from semsearch.errors import (
 )
 from semsearch.search.filters import FilterError, PaperFilter, parse_digest_day
 from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE
-from semsearch.search import Hit, SearchIndex
+from semsearch.search import Hit
 from semsearch.ingest.readers.dates import display_date
-from semsearch.storage.store import Store, StoredPaper
-from semsearch.storage.vectors import single_threaded_searches
+from semsearch.storage.store import StoredPaper
+from semsearch.web.service import IndexService, Overview, Worker
 
 log = logging.getLogger("semsearch")
 
@@ -70,135 +59,6 @@ SECURITY_HEADERS = [
 ]
 
 T = TypeVar("T")
-
-
-# -- the index, shared by requests ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Overview:
-    """What the page shows about the index: its summary and its digest days (with their paper counts)."""
-
-    info: dict[str, Any]
-    days: list[tuple[str, int]]
-
-
-class _Worker:
-    """One worker thread's open index, reopened when another process has committed to it."""
-
-    def __init__(self, folder: Path, embedder: Embedder | None) -> None:
-        self._folder = folder
-        self._embedder = embedder
-        self._store = Store.open(folder)  # only to notice commits and to list digest days
-        self._version: int | None = None
-        self._state: tuple | None = None
-        self._index: SearchIndex | None = None
-        self._overview: Overview | None = None
-
-    @property
-    def index(self) -> SearchIndex:
-        """The open index, current as of the last `refresh`."""
-        if self._index is None:
-            # The state is read before the index: a commit racing with the open is then seen by the next refresh
-            # (the index reads its vectors lazily, at its first search, so it never lags behind the state).
-            self._state = self._store.committed_state()
-            self._index = SearchIndex(self._folder, self._embedder)
-            self._version = self._store.data_version()
-        return self._index
-
-    def refresh(self) -> None:
-        """Drop the open index if another connection committed a new index state since it was opened."""
-        if self._index is None or self._store.data_version() == self._version:
-            return
-        # data_version also moves when any connection merely opens the database, so look at what changed.
-        self._version = self._store.data_version()
-        if self._store.committed_state() != self._state:
-            self._index.close()
-            self._index = None
-            self._overview = None
-
-    def overview(self) -> Overview:
-        """The index summary and digest days, computed once per committed state."""
-        if self._overview is None:
-            index = self.index
-            self._overview = Overview(index.info().to_dict(), self._store.digest_days())
-        return self._overview
-
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-        self._store.close()
-
-
-class IndexService:
-    """An index served to many requests: calls run on `threads` worker threads, each with its own connections."""
-
-    def __init__(self, folder: Path, embedder: Embedder | None, threads: int = 1) -> None:
-        self.folder = folder
-        self.embedder = embedder
-        self.threads = threads
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="semsearch-search")
-        self._local = threading.local()
-
-    def _in_worker(self, fn: Callable[[_Worker], T]) -> tuple[T, float]:
-        worker = getattr(self._local, "worker", None)
-        if worker is None:
-            single_threaded_searches()
-            worker = self._local.worker = _Worker(self.folder, self.embedder)
-        start = time.perf_counter()
-        worker.refresh()
-        result = fn(worker)
-        return result, (time.perf_counter() - start) * 1000
-
-    async def call(self, fn: Callable[[_Worker], T]) -> tuple[T, float]:
-        """Run `fn` on a worker without blocking the event loop; returns its result and milliseconds taken."""
-        return await asyncio.wrap_future(self._executor.submit(self._in_worker, fn))
-
-    def call_sync(self, fn: Callable[[_Worker], T]) -> tuple[T, float]:
-        """Run `fn` on a worker and wait for it (for startup, outside the event loop)."""
-        return self._executor.submit(self._in_worker, fn).result()
-
-    def warm_up(self) -> None:
-        """Open the index on every worker and load the model, so the first question is as fast as the next."""
-        barrier = threading.Barrier(self.threads)
-
-        def load(worker: _Worker) -> None:
-            worker.overview()
-            if self.embedder is not None:
-                worker.index.ask("warm up", 1)
-
-        def prepare() -> None:
-            try:
-                self._in_worker(load)
-            except BaseException:
-                barrier.abort()  # the other workers stop waiting; this error is the one reported
-                raise
-            try:
-                barrier.wait(timeout=600)  # holds this thread, so that the next task starts on another one
-            except threading.BrokenBarrierError:
-                pass
-
-        futures = [self._executor.submit(prepare) for _ in range(self.threads)]
-        for future in futures:
-            future.result()
-
-    def close(self) -> None:
-        """Close every worker's connections (each on its own thread) and stop the threads."""
-        barrier = threading.Barrier(self.threads)
-
-        def close_here() -> None:
-            worker = getattr(self._local, "worker", None)
-            if worker is not None:
-                worker.close()
-                self._local.worker = None
-            try:
-                barrier.wait(timeout=10)
-            except threading.BrokenBarrierError:
-                pass
-
-        for _ in range(self.threads):
-            self._executor.submit(close_here)
-        self._executor.shutdown(wait=True)
 
 
 # -- request parameters, checked by the framework ---------------------------------------------------------------
@@ -428,7 +288,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     app.state.service = service
     app.add_middleware(SecurityHeaders)
 
-    async def run(fn: Callable[[_Worker], T]) -> tuple[T, float]:
+    async def run(fn: Callable[[Worker], T]) -> tuple[T, float]:
         try:
             return await service.call(fn)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status code and a message
@@ -555,7 +415,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         filters = parse_filters(since, until, digest)
         question = q.strip()
 
-        def answer(worker: _Worker) -> tuple[Overview, list[Hit] | None]:
+        def answer(worker: Worker) -> tuple[Overview, list[Hit] | None]:
             # `why` is asked for, not the default: it embeds every sentence of every hit, which costs several
             # times the search itself (about 0.5 s for 10 hits on 2 busy cores, against 30-50 ms).
             hits = worker.index.ask(question, n, filters=filters, mode=mode, why=why) if question else None
@@ -578,7 +438,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     ) -> HTMLResponse:
         filters = parse_filters(since, until, digest)
 
-        def answer(worker: _Worker) -> tuple[Overview, tuple[StoredPaper, list[Hit]]]:
+        def answer(worker: Worker) -> tuple[Overview, tuple[StoredPaper, list[Hit]]]:
             return worker.overview(), worker.index.related(paper, n, filters=filters)
 
         (overview, (source, hits)), took = await run(answer)
