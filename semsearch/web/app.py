@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 import socket
-import sqlite3
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,23 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch import __version__
 from semsearch.model.embed import Embedder
-from semsearch.errors import (
-    IndexBusyError,
-    IndexCorruptError,
-    IndexMissingError,
-    ModelMismatchError,
-    ModelUnavailableError,
-    PaperNotFoundError,
-    SemsearchError,
-)
+from semsearch.errors import SemsearchError
 from semsearch.search.filters import FilterError, PaperFilter, parse_digest_day
 from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE
 from semsearch.search import Hit
 from semsearch.ingest.readers.dates import display_date
 from semsearch.storage.store import StoredPaper
+from semsearch.web.problems import RequestProblem, http_problem, invalid_parameters, problem_for
 from semsearch.web.service import IndexService, Overview, Worker
-
-log = logging.getLogger("semsearch")
+from semsearch.web.shapes import error_dict, paper_dict
 
 HERE = Path(__file__).resolve().parent
 # Bounds on what a request may ask: a question longer than this is not a question, and a page of more papers
@@ -167,58 +157,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def paper_to_dict(paper: StoredPaper) -> dict[str, Any]:
-    """One paper in the shape of `semsearch show --json`."""
-    return {
-        "key": paper.key,
-        "title": paper.title,
-        "arxiv_id": paper.arxiv_id,
-        "date": paper.date,
-        "dates": list(paper.dates),
-        "sources": list(paper.sources),
-        "abstract": paper.abstract,
-    }
-
-
-# -- errors -------------------------------------------------------------------------------------------------------
-
-
-class RequestProblem(Exception):
-    """A request the library could not answer: the status code and the message a person reads."""
-
-    def __init__(self, status: int, message: str, candidates: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.candidates = list(candidates)
-
-
-def _problem(exc: Exception) -> RequestProblem:
-    """The status and message for an exception from the library; never a stack trace."""
-    if isinstance(exc, PaperNotFoundError):
-        return RequestProblem(404, str(exc), exc.candidates)
-    if isinstance(exc, FilterError):
-        return RequestProblem(400, str(exc))
-    if isinstance(exc, (IndexMissingError, IndexCorruptError, ModelMismatchError, ModelUnavailableError, IndexBusyError)):
-        return RequestProblem(503, str(exc))
-    if isinstance(exc, SemsearchError):
-        return RequestProblem(400, str(exc))
-    if isinstance(exc, (sqlite3.Error, OSError)):
-        log.error("the index failed: %s", exc, exc_info=exc)
-        return RequestProblem(503, f"the index could not be read ({exc}); run `semsearch check`")
-    log.error("unexpected error while answering a request", exc_info=exc)
-    return RequestProblem(500, f"unexpected {exc.__class__.__name__}; the server's log has the details")
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    """One line naming each bad parameter and what is wrong with it."""
-    parts = []
-    for error in exc.errors():
-        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path")]
-        parts.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
-    return "invalid parameter " + "; ".join(parts)
-
-
 # -- rendering ------------------------------------------------------------------------------------------------------
 
 def url_for_page(path: str, **params: Any) -> str:
@@ -292,7 +230,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         try:
             return await service.call(fn)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status code and a message
-            raise _problem(exc) from exc
+            raise problem_for(exc) from exc
 
     def parse_filters(since: str | None, until: str | None, digest: str | None) -> PaperFilter | None:
         try:
@@ -323,10 +261,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 
     async def problem_response(request: Request, problem: RequestProblem) -> Response:
         if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
-            body: dict[str, Any] = {"error": problem.message}
-            if problem.candidates:
-                body["candidates"] = [{"key": key, "title": title} for key, title in problem.candidates]
-            return JSONResponse(body, status_code=problem.status)
+            return JSONResponse(error_dict(problem.message, problem.candidates), status_code=problem.status)
         return render(
             request,
             "search.html",
@@ -345,16 +280,15 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
-        return await problem_response(request, RequestProblem(400, _validation_message(exc)))
+        return await problem_response(request, invalid_parameters(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        message = "no such page" if exc.status_code == 404 else str(exc.detail)
-        return await problem_response(request, RequestProblem(exc.status_code, message))
+        return await problem_response(request, http_problem(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
-        return await problem_response(request, _problem(exc))
+        return await problem_response(request, problem_for(exc))
 
     # -- the JSON API ------------------------------------------------------------------------------------------------
 
@@ -391,7 +325,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     async def api_paper(paper: Reference) -> Response:
         """One paper (the fields of `semsearch show --json`)."""
         record, took = await run(lambda worker: worker.index.show(paper))
-        return _json(paper_to_dict(record), took)
+        return _json(paper_dict(record), took)
 
     @app.get("/api/info", response_model=InfoModel, responses=ERRORS, tags=["index"])
     async def api_info() -> Response:
