@@ -259,6 +259,16 @@ def test_openapi_documents_the_api(client):
     assert {"rank", "score", "key", "title", "date", "dates", "arxiv_id", "abstract"} <= set(hit)
 
 
+def test_openapi_mode_defaults_are_the_searches_own(client):
+    from semsearch.search.fusion import DEFAULT_MODE, RELATED_MODE
+
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, default in (("/api/ask", DEFAULT_MODE), ("/api/related", RELATED_MODE)):
+        mode = next(parameter for parameter in paths[path]["get"]["parameters"] if parameter["name"] == "mode")
+        assert mode["schema"]["default"] == default
+        assert "default" not in mode["description"]  # stated once, by the schema, from fusion's constants
+
+
 def test_loopback_detection():
     assert all(is_loopback(host) for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(host) for host in ("0.0.0.0", "192.168.1.2", "::", "example.org"))

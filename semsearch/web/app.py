@@ -9,34 +9,43 @@ import urllib.parse
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import jinja2
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch import __version__
 from semsearch.model.embed import Embedder
 from semsearch.errors import SemsearchError
-from semsearch.search.filters import FilterError, PaperFilter, parse_digest_day
+from semsearch.search.filters import FilterError, parse_digest_day
 from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE
 from semsearch.search import Hit
 from semsearch.ingest.readers.dates import display_date
 from semsearch.storage.store import StoredPaper
 from semsearch.web.problems import RequestProblem, http_problem, invalid_parameters, problem_for
+from semsearch.web.schema import (
+    DEFAULT_LIMIT,
+    ERRORS,
+    MAX_LIMIT,
+    MAX_QUESTION,
+    NOT_FOUND,
+    Filters,
+    HitModel,
+    InfoModel,
+    Limit,
+    Mode,
+    PaperModel,
+    Question,
+    Reference,
+    Why,
+)
 from semsearch.web.service import IndexService, Overview, Worker
 from semsearch.web.shapes import error_dict, paper_dict
 
 HERE = Path(__file__).resolve().parent
-# Bounds on what a request may ask: a question longer than this is not a question, and a page of more papers
-# than this is better fetched from the CLI.
-MAX_QUESTION = 1000
-MAX_REFERENCE = 500
-MAX_LIMIT = 100
-MAX_FILTER = 300
 # Sent with every response. The page needs no script at all, so none may run, even if escaping ever failed.
 SECURITY_HEADERS = [
     (
@@ -49,112 +58,6 @@ SECURITY_HEADERS = [
 ]
 
 T = TypeVar("T")
-
-
-# -- request parameters, checked by the framework ---------------------------------------------------------------
-
-Question = Annotated[
-    str, Query(min_length=1, max_length=MAX_QUESTION, description="The question, in plain words.")
-]
-Reference = Annotated[
-    str,
-    Query(
-        min_length=1,
-        max_length=MAX_REFERENCE,
-        description="A paper: its key, arXiv id, exact title or an unambiguous part of its title.",
-    ),
-]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many papers to return.")]
-Since = Annotated[
-    str | None, Query(max_length=MAX_FILTER, description="Only papers in a digest of this day or later (YYYY-MM-DD).")
-]
-Until = Annotated[
-    str | None,
-    Query(max_length=MAX_FILTER, description="Only papers in a digest of this day or earlier (YYYY-MM-DD)."),
-]
-Mode = Literal[MODES]  # type: ignore[valid-type]
-AskMode = Annotated[
-    Mode,
-    Query(description="How papers are ranked: by meaning (dense), by words (lexical, BM25), or both fused (hybrid)."),
-]
-RelatedMode = Annotated[Mode, Query(description="How papers are ranked; related papers default to dense.")]
-Why = Annotated[
-    bool, Query(description="Add `why` to each hit: its abstract sentence nearest to the question, the words it matched.")
-]
-DigestParam = Annotated[
-    str | None,
-    Query(
-        max_length=MAX_FILTER,
-        description='Only papers of one digest: a day (2025-06-10, "--05-06" or "May 6") or a digest file name.',
-    ),
-]
-
-
-# -- response shapes, for the OpenAPI schema (responses are the library's own dictionaries, as the CLI prints) --
-
-
-class HitModel(BaseModel):
-    """One search result, as `semsearch ask --json` prints it."""
-
-    model_config = ConfigDict(extra="allow")
-    rank: int
-    score: float
-    key: str
-    title: str
-    date: str | None
-    dates: list[str]
-    arxiv_id: str | None
-    abstract: str
-    score_kind: str | None = None
-    why: dict[str, Any] | None = None
-
-
-class PaperModel(BaseModel):
-    """One paper, as `semsearch show --json` prints it."""
-
-    key: str
-    title: str
-    arxiv_id: str | None
-    date: str | None
-    dates: list[str]
-    sources: list[str]
-    abstract: str
-
-
-class InfoModel(BaseModel):
-    """The index summary, as `semsearch info --json` prints it."""
-
-    model_config = ConfigDict(extra="allow")
-    path: str
-    model: str
-    dim: int
-    papers: int
-    digests: int
-    first_date: str | None
-    last_date: str | None
-
-
-class Candidate(BaseModel):
-    """A paper an unknown or ambiguous reference may have meant."""
-
-    key: str
-    title: str
-
-
-class ErrorModel(BaseModel):
-    """An error: what is wrong and what to do; for an unknown paper, the papers it may have meant."""
-
-    error: str
-    candidates: list[Candidate] = []
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorModel, "description": "A parameter is missing, too long, out of range or not a date."},
-    503: {"model": ErrorModel, "description": "The index cannot answer (missing, damaged, or built with another model)."},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorModel, "description": "No paper, or more than one, matches the reference."}
-}
 
 
 # -- rendering ------------------------------------------------------------------------------------------------------
@@ -232,12 +135,6 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status code and a message
             raise problem_for(exc) from exc
 
-    def parse_filters(since: str | None, until: str | None, digest: str | None) -> PaperFilter | None:
-        try:
-            return PaperFilter.parse(since, until, digest)
-        except FilterError as exc:
-            raise RequestProblem(400, str(exc)) from exc
-
     def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         params = request.query_params
         form = {name: params.get(name, "") for name in ("q", "n", "since", "until", "digest", "paper", "mode", "why")}
@@ -294,30 +191,19 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 
     @app.get("/api/ask", response_model=list[HitModel], responses=ERRORS, tags=["search"])
     async def api_ask(
-        q: Question,
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
-        mode: AskMode = DEFAULT_MODE,
-        why: Why = False,
+        q: Question, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = DEFAULT_MODE, why: Why = False
     ) -> Response:
         """The papers nearest to a question, best first (the fields of `semsearch ask --json`)."""
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
         hits, took = await run(lambda worker: worker.index.ask(q, n, filters=filters, mode=mode, why=why))
         return _json([hit.to_dict() for hit in hits], took)
 
     @app.get("/api/related", response_model=list[HitModel], responses={**ERRORS, **NOT_FOUND}, tags=["search"])
     async def api_related(
-        paper: Reference,
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
-        mode: RelatedMode = RELATED_MODE,
+        paper: Reference, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = RELATED_MODE
     ) -> Response:
         """The papers nearest to a stored paper, never the paper itself (the fields of `semsearch related --json`)."""
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
         (_source, hits), took = await run(lambda worker: worker.index.related(paper, n, filters=filters, mode=mode))
         return _json([hit.to_dict() for hit in hits], took)
 
@@ -338,15 +224,13 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def search_page(
         request: Request,
+        params: Filters,
         q: Annotated[str, Query(max_length=MAX_QUESTION)] = "",
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
-        mode: AskMode = DEFAULT_MODE,
+        n: Limit = DEFAULT_LIMIT,
+        mode: Mode = DEFAULT_MODE,
         why: Why = False,
     ) -> HTMLResponse:
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
         question = q.strip()
 
         def answer(worker: Worker) -> tuple[Overview, list[Hit] | None]:
@@ -363,14 +247,9 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 
     @app.get("/related", response_class=HTMLResponse, include_in_schema=False)
     async def related_page(
-        request: Request,
-        paper: Reference,
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
+        request: Request, paper: Reference, params: Filters, n: Limit = DEFAULT_LIMIT
     ) -> HTMLResponse:
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
 
         def answer(worker: Worker) -> tuple[Overview, tuple[StoredPaper, list[Hit]]]:
             return worker.overview(), worker.index.related(paper, n, filters=filters)
