@@ -18,7 +18,7 @@ from markupsafe import escape
 from semsearch import index
 from semsearch.cli import cli
 from semsearch.web import create_app
-from semsearch.web.app import is_loopback
+from semsearch.web.server import is_loopback
 from tests.fakes import HashingEmbedder
 from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
 

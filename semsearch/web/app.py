@@ -1,17 +1,16 @@
-"""The web page and the JSON API: parse a request, call the served index (service.py), render."""
+"""The FastAPI application: the routes of the page and the JSON API, and how a failure becomes an answer.
+
+A route parses its request (schema.py), calls the served index (service.py) and renders (page.py, or the
+library's own `--json` dictionaries); errors become one-line messages (problems.py). Nothing else lives here.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import socket
-import urllib.parse
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import jinja2
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -19,17 +18,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch import __version__
 from semsearch.model.embed import Embedder
-from semsearch.errors import SemsearchError
-from semsearch.search.filters import FilterError, parse_digest_day
-from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE
-from semsearch.search import Hit
-from semsearch.ingest.readers.dates import display_date
-from semsearch.storage.store import StoredPaper
-from semsearch.web.problems import RequestProblem, http_problem, invalid_parameters, problem_for
+from semsearch.search.fusion import DEFAULT_MODE, RELATED_MODE
+from semsearch.web.page import SearchPage, stylesheet
+from semsearch.web.problems import (
+    RequestProblem,
+    http_problem,
+    invalid_parameters,
+    problem_for,
+)
 from semsearch.web.schema import (
     DEFAULT_LIMIT,
     ERRORS,
-    MAX_LIMIT,
     MAX_QUESTION,
     NOT_FOUND,
     Filters,
@@ -45,41 +44,23 @@ from semsearch.web.schema import (
 from semsearch.web.service import IndexService, Overview, Worker
 from semsearch.web.shapes import error_dict, paper_dict
 
-HERE = Path(__file__).resolve().parent
+if TYPE_CHECKING:
+    from semsearch.search import Hit
+    from semsearch.storage.store import StoredPaper
+
+T = TypeVar("T")
 # Sent with every response. The page needs no script at all, so none may run, even if escaping ever failed.
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
-        b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-        b"frame-ancestors 'none'",
+        (
+            b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+            b"frame-ancestors 'none'"
+        ),
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-
-T = TypeVar("T")
-
-
-# -- rendering ------------------------------------------------------------------------------------------------------
-
-def url_for_page(path: str, **params: Any) -> str:
-    """A local URL with its query string; empty parameters are left out."""
-    query = urllib.parse.urlencode({name: value for name, value in params.items() if value not in (None, "")})
-    return f"{path}?{query}" if query else path
-
-
-def _templates() -> jinja2.Environment:
-    # Autoescape on for every template: paper text from a digest is data, never markup.
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["display_date"] = display_date
-    environment.globals["url"] = url_for_page
-    return environment
 
 
 class SecurityHeaders:
@@ -89,6 +70,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Pass the request on; add the headers to the response's start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -101,18 +83,15 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-# -- the application ------------------------------------------------------------------------------------------------
-
-
 def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: int = 1) -> FastAPI:
     """The web page and JSON API over the index at `index_path`; `embedder` answers questions (None: only
     related papers, lookups and info)."""
     service = IndexService(Path(index_path), embedder, threads)
-    templates = _templates()
-    stylesheet = (HERE / "static" / "style.css").read_bytes()
+    page = SearchPage()
+    style = stylesheet()  # one fixed file read at startup: no part of a request names a path on disk
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         service.close()
 
@@ -132,21 +111,8 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     async def run(fn: Callable[[Worker], T]) -> tuple[T, float]:
         try:
             return await service.call(fn)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a status code and a message
+        except Exception as exc:  # every failure becomes a status code and a message
             raise problem_for(exc) from exc
-
-    def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        params = request.query_params
-        form = {name: params.get(name, "") for name in ("q", "n", "since", "until", "digest", "paper", "mode", "why")}
-        try:
-            # "May 6" and "--05-06" are the same day: select it in the list of digest days either way.
-            form["digest_day"] = parse_digest_day(form["digest"]) or form["digest"]
-        except FilterError:
-            form["digest_day"] = form["digest"]
-        html = templates.get_template(template).render(
-            form=form, max_limit=MAX_LIMIT, modes=MODES, default_mode=DEFAULT_MODE, **context
-        )
-        return HTMLResponse(html, status_code=status)
 
     async def overview_or_none() -> Overview | None:
         try:
@@ -154,22 +120,18 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         except Exception:  # noqa: BLE001 - the page still shows the error that brought it here
             return None
 
+    def html(request: Request, overview: Overview | None, took_ms: float | None = None, **shown: Any) -> HTMLResponse:
+        return HTMLResponse(page.render(request.query_params, overview, took_ms=took_ms, **shown))
+
     # -- errors ----------------------------------------------------------------------------------------------------
 
     async def problem_response(request: Request, problem: RequestProblem) -> Response:
         if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
             return JSONResponse(error_dict(problem.message, problem.candidates), status_code=problem.status)
-        return render(
-            request,
-            "search.html",
-            status=problem.status,
-            error=problem.message,
-            candidates=problem.candidates,
-            overview=await overview_or_none(),
-            hits=None,
-            source=None,
-            took_ms=None,
+        text = page.render(
+            request.query_params, await overview_or_none(), error=problem.message, candidates=problem.candidates
         )
+        return HTMLResponse(text, status_code=problem.status)
 
     @app.exception_handler(RequestProblem)
     async def on_problem(request: Request, exc: RequestProblem) -> Response:
@@ -240,10 +202,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
             return worker.overview(), hits
 
         (overview, hits), took = await run(answer)
-        return render(
-            request, "search.html", overview=overview, hits=hits, source=None, took_ms=took if question else None,
-            error=None, candidates=[],
-        )
+        return html(request, overview, took if question else None, hits=hits)
 
     @app.get("/related", response_class=HTMLResponse, include_in_schema=False)
     async def related_page(
@@ -255,15 +214,11 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
             return worker.overview(), worker.index.related(paper, n, filters=filters)
 
         (overview, (source, hits)), took = await run(answer)
-        return render(
-            request, "search.html", overview=overview, hits=hits, source=source, took_ms=took, error=None,
-            candidates=[],
-        )
+        return html(request, overview, took, hits=hits, source=source)
 
     @app.get("/static/style.css", include_in_schema=False)
-    async def style() -> Response:
-        # One fixed file read at startup: no part of a request names a path on disk.
-        return Response(stylesheet, media_type="text/css", headers={"cache-control": "max-age=3600"})
+    async def style_css() -> Response:
+        return Response(style, media_type="text/css", headers={"cache-control": "max-age=3600"})
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
@@ -292,54 +247,11 @@ def _json(document: Any, took_ms: float) -> JSONResponse:
     return JSONResponse(document, headers={"server-timing": f"search;dur={took_ms:.1f}"})
 
 
-# -- serving -------------------------------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    """`is_loopback` and `serve`, which live in server.py, for callers that still import them from here."""
+    # Lazily: server.py imports this module, so a plain import here would be circular.
+    if name in ("is_loopback", "serve"):
+        from semsearch.web import server
 
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is this machine only (127.0.0.0/8, ::1 or localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (port 0: a free port the system picks)."""
-    family, _type, _proto, _name, address = socket.getaddrinfo(
-        host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    return socket.create_server(address[:2], family=family, backlog=512)
-
-
-def serve(
-    index_path: Path,
-    embedder: Embedder | None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    threads: int = 1,
-    on_ready: Callable[[str], None] | None = None,
-) -> None:
-    """Open the index, load the model, then answer requests on host:port until interrupted."""
-    import uvicorn
-
-    # One search runs on one core: the worker threads are the parallelism. Left to its default, the model's own
-    # thread pool fights them for the cores (on 2 busy cores, a question took 182 ms to embed instead of 33 ms).
-    # Read once, when the model's libraries load (during warm-up, below), so set it before.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    app = create_app(index_path, embedder, threads=threads)
-    app.state.service.warm_up()  # a missing index or another model fails here, before anything listens
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        raise SemsearchError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port, or --port 0 for a free one"
-        ) from exc
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-    if on_ready is not None:
-        on_ready(f"http://{shown_host}:{bound_port}/")
-    uvicorn.Server(config).run(sockets=[sock])
-
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
