@@ -1,4 +1,4 @@
-"""What a request that cannot be answered gets: a status code and a one-line message.
+"""What a request that cannot be answered gets: a status code and a one-line message naming the next step.
 
 Never a stack trace: an unexpected failure is logged in full and answered with its class name only.
 """
@@ -23,6 +23,7 @@ from semsearch.search.filters import FilterError
 
 log = logging.getLogger("semsearch")
 
+API_HINT = "see /openapi.json for the API"
 # The index exists but cannot answer: a server problem (503), not the request's.
 UNAVAILABLE = (IndexMissingError, IndexCorruptError, ModelMismatchError, ModelUnavailableError, IndexBusyError)
 
@@ -60,11 +61,11 @@ def invalid_parameters(errors: Sequence[Any]) -> RequestProblem:
     for error in errors:
         location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path")]
         parts.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
-    return RequestProblem(400, "invalid parameter " + "; ".join(parts))
+    return RequestProblem(400, f"invalid parameter {'; '.join(parts)}; {API_HINT}")
 
 
 def http_problem(status: int, detail: str) -> RequestProblem:
     """The problem for a routing error the framework raised (no such page, method not allowed)."""
     if status == 404:
-        return RequestProblem(404, "no such page")
-    return RequestProblem(status, detail)
+        return RequestProblem(404, f"no such page; search at /, or {API_HINT}")
+    return RequestProblem(status, f"{detail}; {API_HINT}")
