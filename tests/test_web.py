@@ -18,7 +18,7 @@ from markupsafe import escape
 from semsearch import index
 from semsearch.cli import cli
 from semsearch.web import create_app
-from semsearch.web.app import is_loopback
+from semsearch.web.server import is_loopback
 from tests.fakes import HashingEmbedder
 from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
 
@@ -259,9 +259,29 @@ def test_openapi_documents_the_api(client):
     assert {"rank", "score", "key", "title", "date", "dates", "arxiv_id", "abstract"} <= set(hit)
 
 
+def test_openapi_mode_defaults_are_the_searches_own(client):
+    from semsearch.search.fusion import DEFAULT_MODE, RELATED_MODE
+
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, default in (("/api/ask", DEFAULT_MODE), ("/api/related", RELATED_MODE)):
+        mode = next(parameter for parameter in paths[path]["get"]["parameters"] if parameter["name"] == "mode")
+        assert mode["schema"]["default"] == default
+        assert "default" not in mode["description"]  # stated once, by the schema, from fusion's constants
+
+
 def test_loopback_detection():
     assert all(is_loopback(host) for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(host) for host in ("0.0.0.0", "192.168.1.2", "::", "example.org"))
+
+
+def test_the_json_shapes_load_without_the_web_framework():
+    # The CLI builds its --json from semsearch.web.shapes; `semsearch --help` must not pay for FastAPI.
+    code = "import sys, semsearch.web.shapes; print(sorted({'fastapi', 'pydantic'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_serve_without_an_index_fails_before_listening(runner, tmp_path):

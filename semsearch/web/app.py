@@ -1,384 +1,66 @@
-"""The web page and the JSON API: parse a request, call the library, render. Nothing else lives here.
+"""The FastAPI application: the routes of the page and the JSON API, and how a failure becomes an answer.
 
-Searches run on worker threads (a SQLite connection belongs to the thread that opened it), each holding an open
-`SearchIndex`. Before every request a worker asks SQLite whether another connection committed since it opened
-its index (`PRAGMA data_version`, no I/O); if so it reopens it, so papers added by `semsearch update` are served
-at once, without a restart. The embedding model is one object shared by the workers: loaded once per process.
+A route parses its request (schema.py), calls the served index (service.py) and renders (page.py, or the
+library's own `--json` dictionaries); errors become one-line messages (problems.py). Nothing else lives here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import logging
-import os
-import socket
-import sqlite3
-import threading
-import time
-import urllib.parse
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import jinja2
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch import __version__
 from semsearch.model.embed import Embedder
-from semsearch.errors import (
-    IndexBusyError,
-    IndexCorruptError,
-    IndexMissingError,
-    ModelMismatchError,
-    ModelUnavailableError,
-    PaperNotFoundError,
-    SemsearchError,
+from semsearch.search.fusion import DEFAULT_MODE, RELATED_MODE
+from semsearch.web.page import SearchPage, stylesheet
+from semsearch.web.problems import (
+    RequestProblem,
+    http_problem,
+    invalid_parameters,
+    problem_for,
 )
-from semsearch.search.filters import FilterError, PaperFilter, parse_digest_day
-from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE
-from semsearch.search import Hit, SearchIndex
-from semsearch.ingest.readers.dates import display_date
-from semsearch.storage.store import Store, StoredPaper
-from semsearch.storage.vectors import single_threaded_searches
+from semsearch.web.schema import (
+    DEFAULT_LIMIT,
+    ERRORS,
+    MAX_QUESTION,
+    NOT_FOUND,
+    Filters,
+    HitModel,
+    InfoModel,
+    Limit,
+    Mode,
+    PaperModel,
+    Question,
+    Reference,
+    Why,
+)
+from semsearch.web.service import IndexService, Overview, Worker
+from semsearch.web.shapes import error_dict, paper_dict
 
-log = logging.getLogger("semsearch")
+if TYPE_CHECKING:
+    from semsearch.search import Hit
+    from semsearch.storage.store import StoredPaper
 
-HERE = Path(__file__).resolve().parent
-# Bounds on what a request may ask: a question longer than this is not a question, and a page of more papers
-# than this is better fetched from the CLI.
-MAX_QUESTION = 1000
-MAX_REFERENCE = 500
-MAX_LIMIT = 100
-MAX_FILTER = 300
+T = TypeVar("T")
 # Sent with every response. The page needs no script at all, so none may run, even if escaping ever failed.
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
-        b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-        b"frame-ancestors 'none'",
+        (
+            b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+            b"frame-ancestors 'none'"
+        ),
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-
-T = TypeVar("T")
-
-
-# -- the index, shared by requests ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Overview:
-    """What the page shows about the index: its summary and its digest days (with their paper counts)."""
-
-    info: dict[str, Any]
-    days: list[tuple[str, int]]
-
-
-class _Worker:
-    """One worker thread's open index, reopened when another process has committed to it."""
-
-    def __init__(self, folder: Path, embedder: Embedder | None) -> None:
-        self._folder = folder
-        self._embedder = embedder
-        self._store = Store.open(folder)  # only to notice commits and to list digest days
-        self._version: int | None = None
-        self._state: tuple | None = None
-        self._index: SearchIndex | None = None
-        self._overview: Overview | None = None
-
-    @property
-    def index(self) -> SearchIndex:
-        """The open index, current as of the last `refresh`."""
-        if self._index is None:
-            # The state is read before the index: a commit racing with the open is then seen by the next refresh
-            # (the index reads its vectors lazily, at its first search, so it never lags behind the state).
-            self._state = self._store.committed_state()
-            self._index = SearchIndex(self._folder, self._embedder)
-            self._version = self._store.data_version()
-        return self._index
-
-    def refresh(self) -> None:
-        """Drop the open index if another connection committed a new index state since it was opened."""
-        if self._index is None or self._store.data_version() == self._version:
-            return
-        # data_version also moves when any connection merely opens the database, so look at what changed.
-        self._version = self._store.data_version()
-        if self._store.committed_state() != self._state:
-            self._index.close()
-            self._index = None
-            self._overview = None
-
-    def overview(self) -> Overview:
-        """The index summary and digest days, computed once per committed state."""
-        if self._overview is None:
-            index = self.index
-            self._overview = Overview(index.info().to_dict(), self._store.digest_days())
-        return self._overview
-
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-        self._store.close()
-
-
-class IndexService:
-    """An index served to many requests: calls run on `threads` worker threads, each with its own connections."""
-
-    def __init__(self, folder: Path, embedder: Embedder | None, threads: int = 1) -> None:
-        self.folder = folder
-        self.embedder = embedder
-        self.threads = threads
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="semsearch-search")
-        self._local = threading.local()
-
-    def _in_worker(self, fn: Callable[[_Worker], T]) -> tuple[T, float]:
-        worker = getattr(self._local, "worker", None)
-        if worker is None:
-            single_threaded_searches()
-            worker = self._local.worker = _Worker(self.folder, self.embedder)
-        start = time.perf_counter()
-        worker.refresh()
-        result = fn(worker)
-        return result, (time.perf_counter() - start) * 1000
-
-    async def call(self, fn: Callable[[_Worker], T]) -> tuple[T, float]:
-        """Run `fn` on a worker without blocking the event loop; returns its result and milliseconds taken."""
-        return await asyncio.wrap_future(self._executor.submit(self._in_worker, fn))
-
-    def call_sync(self, fn: Callable[[_Worker], T]) -> tuple[T, float]:
-        """Run `fn` on a worker and wait for it (for startup, outside the event loop)."""
-        return self._executor.submit(self._in_worker, fn).result()
-
-    def warm_up(self) -> None:
-        """Open the index on every worker and load the model, so the first question is as fast as the next."""
-        barrier = threading.Barrier(self.threads)
-
-        def load(worker: _Worker) -> None:
-            worker.overview()
-            if self.embedder is not None:
-                worker.index.ask("warm up", 1)
-
-        def prepare() -> None:
-            try:
-                self._in_worker(load)
-            except BaseException:
-                barrier.abort()  # the other workers stop waiting; this error is the one reported
-                raise
-            try:
-                barrier.wait(timeout=600)  # holds this thread, so that the next task starts on another one
-            except threading.BrokenBarrierError:
-                pass
-
-        futures = [self._executor.submit(prepare) for _ in range(self.threads)]
-        for future in futures:
-            future.result()
-
-    def close(self) -> None:
-        """Close every worker's connections (each on its own thread) and stop the threads."""
-        barrier = threading.Barrier(self.threads)
-
-        def close_here() -> None:
-            worker = getattr(self._local, "worker", None)
-            if worker is not None:
-                worker.close()
-                self._local.worker = None
-            try:
-                barrier.wait(timeout=10)
-            except threading.BrokenBarrierError:
-                pass
-
-        for _ in range(self.threads):
-            self._executor.submit(close_here)
-        self._executor.shutdown(wait=True)
-
-
-# -- request parameters, checked by the framework ---------------------------------------------------------------
-
-Question = Annotated[
-    str, Query(min_length=1, max_length=MAX_QUESTION, description="The question, in plain words.")
-]
-Reference = Annotated[
-    str,
-    Query(
-        min_length=1,
-        max_length=MAX_REFERENCE,
-        description="A paper: its key, arXiv id, exact title or an unambiguous part of its title.",
-    ),
-]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many papers to return.")]
-Since = Annotated[
-    str | None, Query(max_length=MAX_FILTER, description="Only papers in a digest of this day or later (YYYY-MM-DD).")
-]
-Until = Annotated[
-    str | None,
-    Query(max_length=MAX_FILTER, description="Only papers in a digest of this day or earlier (YYYY-MM-DD)."),
-]
-Mode = Literal[MODES]  # type: ignore[valid-type]
-AskMode = Annotated[
-    Mode,
-    Query(description="How papers are ranked: by meaning (dense), by words (lexical, BM25), or both fused (hybrid)."),
-]
-RelatedMode = Annotated[Mode, Query(description="How papers are ranked; related papers default to dense.")]
-Why = Annotated[
-    bool, Query(description="Add `why` to each hit: its abstract sentence nearest to the question, the words it matched.")
-]
-DigestParam = Annotated[
-    str | None,
-    Query(
-        max_length=MAX_FILTER,
-        description='Only papers of one digest: a day (2025-06-10, "--05-06" or "May 6") or a digest file name.',
-    ),
-]
-
-
-# -- response shapes, for the OpenAPI schema (responses are the library's own dictionaries, as the CLI prints) --
-
-
-class HitModel(BaseModel):
-    """One search result, as `semsearch ask --json` prints it."""
-
-    model_config = ConfigDict(extra="allow")
-    rank: int
-    score: float
-    key: str
-    title: str
-    date: str | None
-    dates: list[str]
-    arxiv_id: str | None
-    abstract: str
-    score_kind: str | None = None
-    why: dict[str, Any] | None = None
-
-
-class PaperModel(BaseModel):
-    """One paper, as `semsearch show --json` prints it."""
-
-    key: str
-    title: str
-    arxiv_id: str | None
-    date: str | None
-    dates: list[str]
-    sources: list[str]
-    abstract: str
-
-
-class InfoModel(BaseModel):
-    """The index summary, as `semsearch info --json` prints it."""
-
-    model_config = ConfigDict(extra="allow")
-    path: str
-    model: str
-    dim: int
-    papers: int
-    digests: int
-    first_date: str | None
-    last_date: str | None
-
-
-class Candidate(BaseModel):
-    """A paper an unknown or ambiguous reference may have meant."""
-
-    key: str
-    title: str
-
-
-class ErrorModel(BaseModel):
-    """An error: what is wrong and what to do; for an unknown paper, the papers it may have meant."""
-
-    error: str
-    candidates: list[Candidate] = []
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorModel, "description": "A parameter is missing, too long, out of range or not a date."},
-    503: {"model": ErrorModel, "description": "The index cannot answer (missing, damaged, or built with another model)."},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorModel, "description": "No paper, or more than one, matches the reference."}
-}
-
-
-def paper_to_dict(paper: StoredPaper) -> dict[str, Any]:
-    """One paper in the shape of `semsearch show --json`."""
-    return {
-        "key": paper.key,
-        "title": paper.title,
-        "arxiv_id": paper.arxiv_id,
-        "date": paper.date,
-        "dates": list(paper.dates),
-        "sources": list(paper.sources),
-        "abstract": paper.abstract,
-    }
-
-
-# -- errors -------------------------------------------------------------------------------------------------------
-
-
-class RequestProblem(Exception):
-    """A request the library could not answer: the status code and the message a person reads."""
-
-    def __init__(self, status: int, message: str, candidates: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.candidates = list(candidates)
-
-
-def _problem(exc: Exception) -> RequestProblem:
-    """The status and message for an exception from the library; never a stack trace."""
-    if isinstance(exc, PaperNotFoundError):
-        return RequestProblem(404, str(exc), exc.candidates)
-    if isinstance(exc, FilterError):
-        return RequestProblem(400, str(exc))
-    if isinstance(exc, (IndexMissingError, IndexCorruptError, ModelMismatchError, ModelUnavailableError, IndexBusyError)):
-        return RequestProblem(503, str(exc))
-    if isinstance(exc, SemsearchError):
-        return RequestProblem(400, str(exc))
-    if isinstance(exc, (sqlite3.Error, OSError)):
-        log.error("the index failed: %s", exc, exc_info=exc)
-        return RequestProblem(503, f"the index could not be read ({exc}); run `semsearch check`")
-    log.error("unexpected error while answering a request", exc_info=exc)
-    return RequestProblem(500, f"unexpected {exc.__class__.__name__}; the server's log has the details")
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    """One line naming each bad parameter and what is wrong with it."""
-    parts = []
-    for error in exc.errors():
-        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path")]
-        parts.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
-    return "invalid parameter " + "; ".join(parts)
-
-
-# -- rendering ------------------------------------------------------------------------------------------------------
-
-def url_for_page(path: str, **params: Any) -> str:
-    """A local URL with its query string; empty parameters are left out."""
-    query = urllib.parse.urlencode({name: value for name, value in params.items() if value not in (None, "")})
-    return f"{path}?{query}" if query else path
-
-
-def _templates() -> jinja2.Environment:
-    # Autoescape on for every template: paper text from a digest is data, never markup.
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["display_date"] = display_date
-    environment.globals["url"] = url_for_page
-    return environment
 
 
 class SecurityHeaders:
@@ -388,6 +70,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Pass the request on; add the headers to the response's start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -400,18 +83,15 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-# -- the application ------------------------------------------------------------------------------------------------
-
-
 def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: int = 1) -> FastAPI:
     """The web page and JSON API over the index at `index_path`; `embedder` answers questions (None: only
     related papers, lookups and info)."""
     service = IndexService(Path(index_path), embedder, threads)
-    templates = _templates()
-    stylesheet = (HERE / "static" / "style.css").read_bytes()
+    page = SearchPage()
+    style = stylesheet()  # one fixed file read at startup: no part of a request names a path on disk
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         service.close()
 
@@ -428,30 +108,11 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     app.state.service = service
     app.add_middleware(SecurityHeaders)
 
-    async def run(fn: Callable[[_Worker], T]) -> tuple[T, float]:
+    async def run(fn: Callable[[Worker], T]) -> tuple[T, float]:
         try:
             return await service.call(fn)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a status code and a message
-            raise _problem(exc) from exc
-
-    def parse_filters(since: str | None, until: str | None, digest: str | None) -> PaperFilter | None:
-        try:
-            return PaperFilter.parse(since, until, digest)
-        except FilterError as exc:
-            raise RequestProblem(400, str(exc)) from exc
-
-    def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        params = request.query_params
-        form = {name: params.get(name, "") for name in ("q", "n", "since", "until", "digest", "paper", "mode", "why")}
-        try:
-            # "May 6" and "--05-06" are the same day: select it in the list of digest days either way.
-            form["digest_day"] = parse_digest_day(form["digest"]) or form["digest"]
-        except FilterError:
-            form["digest_day"] = form["digest"]
-        html = templates.get_template(template).render(
-            form=form, max_limit=MAX_LIMIT, modes=MODES, default_mode=DEFAULT_MODE, **context
-        )
-        return HTMLResponse(html, status_code=status)
+        except Exception as exc:  # every failure becomes a status code and a message
+            raise problem_for(exc) from exc
 
     async def overview_or_none() -> Overview | None:
         try:
@@ -459,25 +120,18 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         except Exception:  # noqa: BLE001 - the page still shows the error that brought it here
             return None
 
+    def html(request: Request, overview: Overview | None, took_ms: float | None = None, **shown: Any) -> HTMLResponse:
+        return HTMLResponse(page.render(request.query_params, overview, took_ms=took_ms, **shown))
+
     # -- errors ----------------------------------------------------------------------------------------------------
 
     async def problem_response(request: Request, problem: RequestProblem) -> Response:
         if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
-            body: dict[str, Any] = {"error": problem.message}
-            if problem.candidates:
-                body["candidates"] = [{"key": key, "title": title} for key, title in problem.candidates]
-            return JSONResponse(body, status_code=problem.status)
-        return render(
-            request,
-            "search.html",
-            status=problem.status,
-            error=problem.message,
-            candidates=problem.candidates,
-            overview=await overview_or_none(),
-            hits=None,
-            source=None,
-            took_ms=None,
+            return JSONResponse(error_dict(problem.message, problem.candidates), status_code=problem.status)
+        text = page.render(
+            request.query_params, await overview_or_none(), error=problem.message, candidates=problem.candidates
         )
+        return HTMLResponse(text, status_code=problem.status)
 
     @app.exception_handler(RequestProblem)
     async def on_problem(request: Request, exc: RequestProblem) -> Response:
@@ -485,45 +139,33 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
-        return await problem_response(request, RequestProblem(400, _validation_message(exc)))
+        return await problem_response(request, invalid_parameters(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        message = "no such page" if exc.status_code == 404 else str(exc.detail)
-        return await problem_response(request, RequestProblem(exc.status_code, message))
+        return await problem_response(request, http_problem(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
-        return await problem_response(request, _problem(exc))
+        return await problem_response(request, problem_for(exc))
 
     # -- the JSON API ------------------------------------------------------------------------------------------------
 
     @app.get("/api/ask", response_model=list[HitModel], responses=ERRORS, tags=["search"])
     async def api_ask(
-        q: Question,
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
-        mode: AskMode = DEFAULT_MODE,
-        why: Why = False,
+        q: Question, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = DEFAULT_MODE, why: Why = False
     ) -> Response:
         """The papers nearest to a question, best first (the fields of `semsearch ask --json`)."""
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
         hits, took = await run(lambda worker: worker.index.ask(q, n, filters=filters, mode=mode, why=why))
         return _json([hit.to_dict() for hit in hits], took)
 
     @app.get("/api/related", response_model=list[HitModel], responses={**ERRORS, **NOT_FOUND}, tags=["search"])
     async def api_related(
-        paper: Reference,
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
-        mode: RelatedMode = RELATED_MODE,
+        paper: Reference, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = RELATED_MODE
     ) -> Response:
         """The papers nearest to a stored paper, never the paper itself (the fields of `semsearch related --json`)."""
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
         (_source, hits), took = await run(lambda worker: worker.index.related(paper, n, filters=filters, mode=mode))
         return _json([hit.to_dict() for hit in hits], took)
 
@@ -531,7 +173,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     async def api_paper(paper: Reference) -> Response:
         """One paper (the fields of `semsearch show --json`)."""
         record, took = await run(lambda worker: worker.index.show(paper))
-        return _json(paper_to_dict(record), took)
+        return _json(paper_dict(record), took)
 
     @app.get("/api/info", response_model=InfoModel, responses=ERRORS, tags=["index"])
     async def api_info() -> Response:
@@ -544,53 +186,39 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def search_page(
         request: Request,
+        params: Filters,
         q: Annotated[str, Query(max_length=MAX_QUESTION)] = "",
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
-        mode: AskMode = DEFAULT_MODE,
+        n: Limit = DEFAULT_LIMIT,
+        mode: Mode = DEFAULT_MODE,
         why: Why = False,
     ) -> HTMLResponse:
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
         question = q.strip()
 
-        def answer(worker: _Worker) -> tuple[Overview, list[Hit] | None]:
+        def answer(worker: Worker) -> tuple[Overview, list[Hit] | None]:
             # `why` is asked for, not the default: it embeds every sentence of every hit, which costs several
             # times the search itself (about 0.5 s for 10 hits on 2 busy cores, against 30-50 ms).
             hits = worker.index.ask(question, n, filters=filters, mode=mode, why=why) if question else None
             return worker.overview(), hits
 
         (overview, hits), took = await run(answer)
-        return render(
-            request, "search.html", overview=overview, hits=hits, source=None, took_ms=took if question else None,
-            error=None, candidates=[],
-        )
+        return html(request, overview, took if question else None, hits=hits)
 
     @app.get("/related", response_class=HTMLResponse, include_in_schema=False)
     async def related_page(
-        request: Request,
-        paper: Reference,
-        n: Limit = 10,
-        since: Since = None,
-        until: Until = None,
-        digest: DigestParam = None,
+        request: Request, paper: Reference, params: Filters, n: Limit = DEFAULT_LIMIT
     ) -> HTMLResponse:
-        filters = parse_filters(since, until, digest)
+        filters = params.parse()
 
-        def answer(worker: _Worker) -> tuple[Overview, tuple[StoredPaper, list[Hit]]]:
+        def answer(worker: Worker) -> tuple[Overview, tuple[StoredPaper, list[Hit]]]:
             return worker.overview(), worker.index.related(paper, n, filters=filters)
 
         (overview, (source, hits)), took = await run(answer)
-        return render(
-            request, "search.html", overview=overview, hits=hits, source=source, took_ms=took, error=None,
-            candidates=[],
-        )
+        return html(request, overview, took, hits=hits, source=source)
 
     @app.get("/static/style.css", include_in_schema=False)
-    async def style() -> Response:
-        # One fixed file read at startup: no part of a request names a path on disk.
-        return Response(stylesheet, media_type="text/css", headers={"cache-control": "max-age=3600"})
+    async def style_css() -> Response:
+        return Response(style, media_type="text/css", headers={"cache-control": "max-age=3600"})
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
@@ -619,54 +247,11 @@ def _json(document: Any, took_ms: float) -> JSONResponse:
     return JSONResponse(document, headers={"server-timing": f"search;dur={took_ms:.1f}"})
 
 
-# -- serving -------------------------------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    """`is_loopback` and `serve`, which live in server.py, for callers that still import them from here."""
+    # Lazily: server.py imports this module, so a plain import here would be circular.
+    if name in ("is_loopback", "serve"):
+        from semsearch.web import server
 
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is this machine only (127.0.0.0/8, ::1 or localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (port 0: a free port the system picks)."""
-    family, _type, _proto, _name, address = socket.getaddrinfo(
-        host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    return socket.create_server(address[:2], family=family, backlog=512)
-
-
-def serve(
-    index_path: Path,
-    embedder: Embedder | None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    threads: int = 1,
-    on_ready: Callable[[str], None] | None = None,
-) -> None:
-    """Open the index, load the model, then answer requests on host:port until interrupted."""
-    import uvicorn
-
-    # One search runs on one core: the worker threads are the parallelism. Left to its default, the model's own
-    # thread pool fights them for the cores (on 2 busy cores, a question took 182 ms to embed instead of 33 ms).
-    # Read once, when the model's libraries load (during warm-up, below), so set it before.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    app = create_app(index_path, embedder, threads=threads)
-    app.state.service.warm_up()  # a missing index or another model fails here, before anything listens
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        raise SemsearchError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port, or --port 0 for a free one"
-        ) from exc
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-    if on_ready is not None:
-        on_ready(f"http://{shown_host}:{bound_port}/")
-    uvicorn.Server(config).run(sockets=[sock])
-
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
