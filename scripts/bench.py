@@ -124,7 +124,7 @@ def timed_run(args: list[str], env: dict | None = None) -> tuple[float, int, str
 
 def ensure_index(folder: Path, source: Path, label: str, precision: str | None = None) -> None:
     """Build `folder` from `source` at `precision` (the default variant if None) unless it holds such an index."""
-    from semsearch.model.embed import precision_of
+    from semsearch.model.bundled import precision_of
     from semsearch.index import recorded_model
     from semsearch.model.precision import DEFAULT_PRECISION
 
@@ -162,14 +162,14 @@ def _rate(embed, texts: list[str]) -> tuple[float, float]:
 
 def bench_ingest(n: int) -> None:
     """Abstracts per second for each embedding backend, and for each int8 setting, on the same texts."""
-    from semsearch.model import embed, onnx
+    from semsearch.model import bundled, embed, onnx
     from semsearch.model.precision import FP32, INT8
 
     texts = arxiv_abstracts(n)
     int8 = embed.bundled_embedder(INT8)
     int8.embed_query("prepare the int8 export (and the fp32 one it comes from) if missing")
-    fp32_export = onnx.OnnxQueryEncoder(embed.fast_query_dir(FP32))
-    int8_two_threads = onnx.OnnxQueryEncoder(embed.fast_query_dir(INT8), threads=2)
+    fp32_export = onnx.OnnxQueryEncoder(bundled.fast_query_dir(FP32))
+    int8_two_threads = onnx.OnnxQueryEncoder(bundled.fast_query_dir(INT8), threads=2)
     results = {
         "torch-fp32": _rate(embed.bundled_embedder(FP32).embed_documents, texts),
         "onnx-fp32 (length-sorted batches of 32)": _rate(fp32_export.embed_documents, texts),

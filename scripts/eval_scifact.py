@@ -214,7 +214,7 @@ def why(args, embedder) -> None:
 def windows(args, embedder) -> None:
     from tokenizers import Tokenizer
 
-    from semsearch.model.embed import bundled_model_dir
+    from semsearch.model.bundled import bundled_model_dir
 
     tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
     tokenizer.no_truncation()

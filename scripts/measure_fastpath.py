@@ -25,7 +25,7 @@ EXPORT = """
 import sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from semsearch.model.embed import bundled_model_dir
+from semsearch.model.bundled import bundled_model_dir
 from semsearch.model.onnx import export_onnx
 export_onnx(bundled_model_dir(), Path(sys.argv[1]), model_id="sentence-transformers/all-MiniLM-L6-v2")
 print(time.perf_counter() - t0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
+from semsearch.model.bundled import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
 from semsearch.errors import ModelUnavailableError
 from semsearch.model.onnx import (
     DATA_NAME,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from semsearch.ingest.digest import parse_digest_file
-from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
+from semsearch.model.bundled import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
 from semsearch.index import SearchIndex
 
 pytestmark = pytest.mark.model

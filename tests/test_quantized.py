@@ -14,15 +14,8 @@ import numpy as np
 import pytest
 
 from semsearch import index
-from semsearch.model.embed import (
-    BUNDLED_MODEL_ID,
-    QuantizedEmbedder,
-    SentenceTransformerEmbedder,
-    fast_query_dir,
-    file_sha256,
-    model_id_for,
-    precision_of,
-)
+from semsearch.model.bundled import BUNDLED_MODEL_ID, fast_query_dir, file_sha256, model_id_for, precision_of
+from semsearch.model.embed import QuantizedEmbedder, SentenceTransformerEmbedder
 from semsearch.errors import ModelMismatchError, ModelUnavailableError
 from semsearch.model.onnx import DATA_NAME, MANIFEST_NAME, ONNX_NAME, OnnxQueryEncoder, quantize_export
 from semsearch.index import SearchIndex

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.model.embed import file_sha256 as _sha256
 from semsearch.errors import ModelUnavailableError
+from semsearch.model.bundled import file_sha256 as _sha256
 from semsearch.model.precision import FP32, INT8
 
 MANIFEST_NAME = "fastpath.json"
