@@ -34,11 +34,16 @@ class PaperNotFound(click.ClickException):
     def __init__(self, error: PaperNotFoundError) -> None:
         super().__init__(str(error))
         self.candidates = error.candidates
+        self.total = error.total
 
     def show(self, file: Any = None) -> None:
+        """The error line, each candidate, and how many more matched when the list was cut short."""
         super().show(file)
         for key, title in self.candidates:
-            click.echo(f"  {key}  {title}", err=True)
+            click.echo(f"  {key}  {title}", file=file, err=True)
+        left_out = (self.total or 0) - len(self.candidates)
+        if left_out > 0:
+            click.echo(f"  ... and {left_out} more", file=file, err=True)
 
 
 class SemsearchGroup(click.Group):

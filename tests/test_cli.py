@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.cli import cli
+from semsearch.cli import PaperNotFound, cli
+from semsearch.errors import PaperNotFoundError
 from tests.fakes import HashingEmbedder
 from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
 
@@ -126,6 +128,17 @@ def test_unknown_and_ambiguous_paper(runner, seeded):
     ambiguous = run(runner, ["show", "ZeRO", "--index", str(seeded)])
     assert_clean_error(ambiguous, 1, "matches 2 papers")
     assert "ZeRO-Infinity" in ambiguous.stderr
+
+
+def test_a_cut_list_of_candidates_says_how_many_it_left_out():
+    candidates = [(f"paper-{n}", f"Paper {n}") for n in range(8)]
+    for total, more in ((13, "  ... and 5 more"), (8, None), (None, None)):
+        shown = io.StringIO()
+        PaperNotFound(PaperNotFoundError('"Paper" matches 13 papers', candidates, total=total)).show(shown)
+        lines = shown.getvalue().splitlines()
+        assert lines[0] == 'Error: "Paper" matches 13 papers' and lines[1:9] == [f"  paper-{n}  Paper {n}" for n in range(8)]
+        assert lines[9:] == ([more] if more else [])
+    assert PaperNotFoundError("no paper matches").total is None
 
 
 def test_malformed_digest_names_file_and_line(tmp_path, runner, seed_digest):
