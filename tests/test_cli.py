@@ -118,7 +118,7 @@ def test_rebuild_command(runner, seeded):
 def test_missing_index_errors(tmp_path, runner):
     for args in (["ask", "q"], ["related", "x"], ["info"], ["show", "x"], ["rebuild"]):
         result = run(runner, [*args, "--index", str(tmp_path / "none")])
-        assert_clean_error(result, 1, "Error: no index at", "semsearch update")
+        assert_clean_error(result, 1, "Error: no index at", "semsearch update", "--index PATH", "SEMSEARCH_INDEX")
 
 
 def test_unknown_and_ambiguous_paper(runner, seeded):

@@ -165,7 +165,8 @@ class Store:
         if not path.exists():
             if not create:
                 raise IndexMissingError(
-                    f"no index at {folder}; build one with `semsearch update DIGEST_OR_FOLDER`"
+                    f"no index at {folder}; build one with `semsearch update DIGEST_OR_FOLDER`, "
+                    "or point at another with `--index PATH` or SEMSEARCH_INDEX"
                 )
             folder.mkdir(parents=True, exist_ok=True)
         try:
