@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
 from semsearch.errors import PaperNotFoundError, SemsearchError
@@ -79,18 +80,32 @@ class SemsearchGroup(click.Group):
             ) from exc
 
 
-def index_option(func: Callable) -> Callable:
-    """The `--index` option every command shares."""
+def _index_path_option(help_text: str, callback: Callable | None = None) -> Callable[[Callable], Callable]:
+    """`--index PATH` (or SEMSEARCH_INDEX), for the group and for each command."""
     return click.option(
         "--index",
         "index_path",
         type=click.Path(file_okay=False, path_type=Path),
+        metavar="PATH",
         default=DEFAULT_INDEX,
         envvar=INDEX_ENVVAR,
         show_default=True,
         show_envvar=True,
-        help="Folder of the index.",
-    )(func)
+        help=help_text,
+        callback=callback,
+    )
+
+
+def _index_after_command_wins(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A command's own `--index` when given; else the group's (`semsearch --index X ask`, the variable, the default)."""
+    if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE or ctx.parent is None:
+        return value
+    return ctx.parent.params.get("index_path", value)
+
+
+def index_option(func: Callable) -> Callable:
+    """The `--index` option every command shares; it may also come before the command."""
+    return _index_path_option("Folder of the index.", _index_after_command_wins)(func)
 
 
 def json_option(func: Callable) -> Callable:
@@ -215,8 +230,9 @@ def _waiting() -> None:
 
 
 @click.group(cls=SemsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@_index_path_option("Folder of the index, for every command; an --index after the command name wins.")
 @click.version_option(package_name="semsearch")
-def cli() -> None:
+def cli(index_path: Path) -> None:  # each command reads index_path through its own --index's callback
     """Semantic search over the abstracts of research papers from daily digests.
 
     Index digests with `update`, then `ask` questions or find `related` papers.

@@ -59,6 +59,29 @@ def test_index_from_environment_variable(tmp_path, runner, seed_digest):
     assert result.exit_code == 0 and (folder / "papers.sqlite3").exists()
 
 
+def test_index_before_the_command_and_after_it(tmp_path, runner, seeded):
+    """`semsearch --index X ask` works; an --index after the command wins over one before it and the variable."""
+    before = run(runner, ["--index", str(seeded), "info", "--json"])
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.stdout)["path"] == str(seeded)
+    index, elsewhere = str(seeded), str(tmp_path / "elsewhere")
+    for args, env, used in (
+        (["--index", elsewhere, "info", "--index", index], {}, index),
+        (["--index", index, "info", "--index", elsewhere], {}, elsewhere),
+        (["--index", index, "info"], {"SEMSEARCH_INDEX": elsewhere}, index),
+        (["info", "--index", index], {"SEMSEARCH_INDEX": elsewhere}, index),
+        (["--index", elsewhere, "info"], {"SEMSEARCH_INDEX": index}, elsewhere),
+        (["info"], {"SEMSEARCH_INDEX": index}, index),
+    ):
+        result = run(runner, args, env=env)
+        if used == index:
+            assert result.exit_code == 0 and f"index     {index}" in result.stdout, (args, env, result.output)
+        else:
+            assert_clean_error(result, 1, f"no index at {elsewhere}")
+    hits = run(runner, ["--index", str(seeded), "ask", "parallel corpora", "-n", "2"])
+    assert hits.exit_code == 0 and len(hits.stdout.splitlines()) == 2
+
+
 def test_ask_text_json_and_abstracts(runner, seeded):
     text = run(runner, ["ask", "memory optimizations for trillion parameter models", "--index", str(seeded), "-n", "3"])
     assert text.exit_code == 0
