@@ -29,6 +29,11 @@ INDEX_ENVVAR = "SEMSEARCH_INDEX"
 DEFAULT_INDEX = os.path.join("indexes", "default")
 
 
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun, plural unless the count is one: "1 paper", "63 papers", "2 queries"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 class PaperNotFound(click.ClickException):
     """An unknown or ambiguous paper: the error line, then the candidates, one per line."""
 
@@ -211,7 +216,7 @@ def _progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]
 
     def start(total: int) -> Callable[[int], None]:
         if not sys.stderr.isatty():
-            click.echo(f"{label} {total} papers...", err=True)
+            click.echo(f"{label} {_count(total, 'paper')}...", err=True)
             return lambda _done: None
         bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
         bar.__enter__()
@@ -248,16 +253,38 @@ def cli(index_path: Path) -> None:  # each command reads index_path through its 
 # -- writing ----------------------------------------------------------------------------------------------------
 
 
-def _report_update(report, verb: str, as_json: bool) -> None:
+def _what_digests_added(report) -> str:
+    """E.g. "2 new papers from 1 digest (0 updated, 61 already present)"."""
+    return (
+        f"{_count(report.added, 'new paper')} from {_count(report.digests, 'digest')} "
+        f"({report.updated} updated, {report.already_present} already present)"
+    )
+
+
+def _report_update(report, as_json: bool) -> None:
     if as_json:
         _print_json(report.to_dict())
         return
-    digests = f"{report.digests} digest{'s' if report.digests != 1 else ''}"
-    click.echo(
-        f"{verb} {report.added} new papers from {digests} "
-        f"({report.updated} updated, {report.already_present} already present); "
-        f"{report.papers} papers in {report.path}"
-    )
+    click.echo(f"Added {_what_digests_added(report)}; {_count(report.papers, 'paper')} in {report.path}")
+
+
+def _report_rebuild(report, reuse_vectors: bool, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    if reuse_vectors:
+        # Every paper the digests did not add or change kept its stored vector.
+        stored = report.papers - report.added - report.updated
+        embedding = (
+            f", embedding only {_count(report.embedded, 'paper')} from the digests"
+            if report.embedded
+            else " without embedding anything"
+        )
+        done = f"Rewrote the search files from {_count(stored, 'stored vector')}{embedding}"
+    else:
+        done = f"Rebuilt the index: re-embedded {_count(report.embedded, 'paper')}"
+    added = f"; added {_what_digests_added(report)}" if report.digests else ""
+    click.echo(f"{done}{added}; {_count(report.papers, 'paper')} in {report.path}")
 
 
 @cli.command()
@@ -298,7 +325,7 @@ def update(
             on_wait=_waiting,
             input_format=None if input_format == "auto" else input_format,
         )
-    _report_update(report, "Added", as_json)
+    _report_update(report, as_json)
 
 
 @cli.command()
@@ -344,7 +371,7 @@ def rebuild(
             on_wait=_waiting,
             input_format=None if input_format == "auto" else input_format,
         )
-    _report_update(report, "Rebuilt the index with", as_json)
+    _report_rebuild(report, reuse_vectors, as_json)
 
 
 @cli.command()
@@ -360,7 +387,10 @@ def remove(papers, index_path: Path, no_wait: bool, as_json: bool) -> None:
     if as_json:
         _print_json(report.to_dict())
         return
-    click.echo(f"Removed {len(report.removed)} papers ({', '.join(report.removed)}); {report.papers} papers in {report.path}")
+    click.echo(
+        f"Removed {_count(len(report.removed), 'paper')} ({', '.join(report.removed)}); "
+        f"{_count(report.papers, 'paper')} in {report.path}"
+    )
 
 
 @cli.command()
@@ -379,9 +409,11 @@ def check(index_path: Path, as_json: bool) -> None:
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         if report.ok:
-            click.echo(f"OK: {report.papers} papers in {report.path}")
+            click.echo(f"OK: {_count(report.papers, 'paper')} in {report.path}")
     if not report.ok:
-        raise click.ClickException(f"the index at {report.path} needs repair: {len(report.problems)} problem(s) listed above")
+        raise click.ClickException(
+            f"the index at {report.path} needs repair: {_count(len(report.problems), 'problem')} listed above"
+        )
 
 
 # -- reading ----------------------------------------------------------------------------------------------------
@@ -559,7 +591,7 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
     click.echo(f"digests   {summary.digests}")
     click.echo(f"dates     {dates}")
     click.echo(f"size      {_human_size(summary.size_bytes)}{per_paper}")
-    recent = f"; {summary.unindexed} recent papers searched beside it" if summary.unindexed else ""
+    recent = f"; {_count(summary.unindexed, 'recent paper')} searched beside it" if summary.unindexed else ""
     click.echo(f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version}{recent})")
     click.echo(f"updated   {summary.updated_at}")
 
@@ -658,7 +690,8 @@ def eval_command(
         _print_json(report.to_dict())
         return
     click.echo(
-        f"{report.dataset} ({report.split}): {report.queries} judged queries over {report.documents} documents; "
+        f"{report.dataset} ({report.split}): {_count(report.queries, 'judged query', 'judged queries')} over "
+        f"{_count(report.documents, 'document')}; "
         f"`ask` uses {report.default}"
     )
     click.echo(f"{'mode':<9}" + "".join(f"{label:>12}" for label in _MEASURE_LABELS.values()))

@@ -13,7 +13,7 @@ import pytest
 from semsearch.cli import PaperNotFound, cli
 from semsearch.errors import PaperNotFoundError
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
+from tests.test_index import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
 
 
 def run(runner, args, embedder=None, **kwargs):
@@ -82,6 +82,26 @@ def test_index_before_the_command_and_after_it(tmp_path, runner, seeded):
     assert hits.exit_code == 0 and len(hits.stdout.splitlines()) == 2
 
 
+def test_counts_agree_with_their_nouns(tmp_path, runner):
+    folder = tmp_path / "idx"
+    one = write_digest(tmp_path / "one_2025-01-01.txt", "Jan 1", [("Lonely Paper", ABSTRACT_A)])
+    added = run(runner, ["update", str(one), "--index", str(folder)])
+    assert added.exit_code == 0, added.output
+    assert "Embedding 1 paper..." in added.stderr
+    assert added.stdout.strip() == (
+        f"Added 1 new paper from 1 digest (0 updated, 0 already present); 1 paper in {folder}"
+    )
+    two = write_digest(
+        tmp_path / "two_2025-01-02.txt", "Jan 2", [("Second Paper", ABSTRACT_B), ("Third Paper", ABSTRACT_C)]
+    )
+    more = run(runner, ["update", str(two), "--index", str(folder)])
+    assert "Embedding 2 papers..." in more.stderr
+    assert more.stdout.startswith("Added 2 new papers from 1 digest") and "; 3 papers in" in more.stdout
+    removed = run(runner, ["remove", "Lonely Paper", "--index", str(folder)])
+    assert removed.exit_code == 0 and removed.stdout.startswith("Removed 1 paper (")
+    assert removed.stdout.rstrip().endswith(f"; 2 papers in {folder}")
+
+
 def test_ask_text_json_and_abstracts(runner, seeded):
     text = run(runner, ["ask", "memory optimizations for trillion parameter models", "--index", str(seeded), "-n", "3"])
     assert text.exit_code == 0
@@ -136,6 +156,29 @@ def test_rebuild_command(runner, seeded):
     assert json.loads(result.stdout)["papers"] == 63
     repaired = run(runner, ["rebuild", "--index", str(seeded), "--reuse-vectors"])
     assert repaired.exit_code == 0 and "63 papers" in repaired.stdout
+
+
+def test_rebuild_says_what_it_did(tmp_path, runner, seeded):
+    text = run(runner, ["rebuild", "--index", str(seeded)])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.strip() == f"Rebuilt the index: re-embedded 63 papers; 63 papers in {seeded}"
+    assert "Embedding 63 papers..." in text.stderr
+    repaired = run(runner, ["rebuild", "--index", str(seeded), "--reuse-vectors"])
+    assert repaired.stdout.strip() == (
+        f"Rewrote the search files from 63 stored vectors without embedding anything; 63 papers in {seeded}"
+    )
+    assert "Embedding" not in repaired.stderr
+    digest = write_digest(tmp_path / "new_2025-01-01.txt", "Jan 1", [("A Brand New Paper", ABSTRACT_C)])
+    with_new = run(runner, ["rebuild", str(digest), "--index", str(seeded), "--reuse-vectors"])
+    assert with_new.stdout.strip() == (
+        "Rewrote the search files from 63 stored vectors, embedding only 1 paper from the digests; "
+        f"added 1 new paper from 1 digest (0 updated, 0 already present); 64 papers in {seeded}"
+    )
+    again = run(runner, ["rebuild", str(digest), "--index", str(seeded)])
+    assert again.stdout.strip() == (
+        "Rebuilt the index: re-embedded 64 papers; added 0 new papers from 1 digest (0 updated, 1 already present); "
+        f"64 papers in {seeded}"
+    )
 
 
 def test_missing_index_errors(tmp_path, runner):
