@@ -210,11 +210,18 @@ def _print_json(document: Any) -> None:
 
 
 @contextmanager
-def _progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
-    """A progress factory for the library: a bar on a terminal, one line otherwise, on stderr."""
+def _progress_bar(label: str, embedder: Any = None) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A progress factory for the library: a bar on a terminal, one line otherwise, on stderr.
+
+    The library calls it only when there is something to embed; the embedder's one-time preparation (an ONNX
+    export, say, with its notice) runs first, so the notice comes before the progress line, not inside it.
+    """
     bars = []
+    prepare = getattr(embedder, "prepare", None)
 
     def start(total: int) -> Callable[[int], None]:
+        if prepare is not None:
+            prepare()
         if not sys.stderr.isatty():
             click.echo(f"{label} {_count(total, 'paper')}...", err=True)
             return lambda _done: None
@@ -234,6 +241,15 @@ def _waiting() -> None:
     click.echo("Another semsearch update is writing to this index; waiting for it to finish...", err=True)
 
 
+class _NoticeFormatter(logging.Formatter):
+    """Notices (INFO) as plain lines; warnings and worse prefixed `warning:`, so only a problem reads as one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's message, prefixed when it reports a problem."""
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"warning: {message}"
+
+
 @click.group(cls=SemsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @_index_path_option("Folder of the index, for every command; an --index after the command name wins.")
 @click.version_option(package_name="semsearch")
@@ -243,10 +259,10 @@ def cli(index_path: Path) -> None:  # each command reads index_path through its 
     Index digests with `update`, then `ask` questions or find `related` papers.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setFormatter(_NoticeFormatter("%(message)s"))
     logger = logging.getLogger("semsearch")
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
 
 
@@ -314,11 +330,12 @@ def update(
     """
     from semsearch import index
 
-    with _progress_bar("Embedding") as progress:
+    embedder = _embedder(ctx, index_path, precision)
+    with _progress_bar("Embedding", embedder) as progress:
         report = index.update(
             index_path,
             inputs,
-            _embedder(ctx, index_path, precision),
+            embedder,
             default_date=default_date.date() if default_date else None,
             progress=progress,
             wait=not no_wait,
@@ -359,11 +376,12 @@ def rebuild(
     """
     from semsearch import index
 
-    with _progress_bar("Embedding") as progress:
+    embedder = _embedder(ctx, index_path, precision)
+    with _progress_bar("Embedding", embedder) as progress:
         report = index.rebuild(
             index_path,
             inputs,
-            _embedder(ctx, index_path, precision),
+            embedder,
             default_date=default_date.date() if default_date else None,
             progress=progress,
             reuse_vectors=reuse_vectors,
@@ -677,10 +695,11 @@ def eval_command(
     from semsearch.evaluation.evaluate import default_cache_dir, evaluate
 
     cache = None if no_cache else (cache_dir or default_cache_dir())
-    with _progress_bar("Embedding") as progress:
+    embedder = _embedder(ctx, precision=precision)
+    with _progress_bar("Embedding", embedder) as progress:
         report = evaluate(
             dataset,
-            _embedder(ctx, precision=precision),
+            embedder,
             split=split,
             cache_dir=cache,
             modes=list(modes) or None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -179,6 +180,33 @@ def test_rebuild_says_what_it_did(tmp_path, runner, seeded):
         "Rebuilt the index: re-embedded 64 papers; added 0 new papers from 1 digest (0 updated, 1 already present); "
         f"64 papers in {seeded}"
     )
+
+
+class PreparingEmbedder(HashingEmbedder):
+    """A fake whose first embedding needs a one-time preparation, announced like the bundled model's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared = False
+
+    def prepare(self) -> None:
+        """Announce and do the one-time preparation."""
+        if not self.prepared:
+            logging.getLogger("semsearch").info("Preparing the test model, once per machine...")
+            self.prepared = True
+
+
+def test_model_preparation_is_a_notice_before_embedding(tmp_path, runner, seed_digest):
+    embedder = PreparingEmbedder()
+    result = run(runner, ["update", str(seed_digest), "--index", str(tmp_path / "idx")], embedder=embedder)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[:2] == ["Preparing the test model, once per machine...", "Embedding 63 papers..."], lines
+    assert "warning" not in result.stderr
+    nothing_new = run(runner, ["update", str(seed_digest), "--index", str(tmp_path / "idx")],
+                      embedder=PreparingEmbedder())
+    # Nothing to embed: the model is not prepared at all.
+    assert nothing_new.exit_code == 0 and nothing_new.stderr == ""
 
 
 def test_missing_index_errors(tmp_path, runner):

@@ -101,9 +101,10 @@ def test_a_missing_or_damaged_int8_export_is_made_again_with_a_notice(int8_embed
     for damage in (lambda: shutil.rmtree(folder), lambda: (folder / ONNX_NAME).write_bytes(b"not a model")):
         damage()
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="semsearch"):
+        with caplog.at_level(logging.INFO, logger="semsearch"):
             got = QuantizedEmbedder().embed_query("graph neural networks for molecules")
-        assert [r.getMessage() for r in caplog.records if "preparing the int8 model" in r.getMessage()]
+        # A notice (INFO), not a warning: preparing the model once per machine is not a problem.
+        assert [r.levelno for r in caplog.records if "Preparing the int8 model" in r.getMessage()] == [logging.INFO]
         assert float(got @ expected) >= 0.99999
 
 

@@ -72,6 +72,15 @@ def _export_problem(folder: Path, precision: str = FP32) -> str | None:
     return None
 
 
+def _offline_and_quiet() -> None:
+    """Settings the Hugging Face libraries read when first imported, so set before torch is loaded either way."""
+    # Never let a missing file turn into a download attempt: the weights ship in a package.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # Loading a local 90 MB file needs no progress bar, and stderr is for semsearch's own messages.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 class SentenceTransformerEmbedder:
     """The bundled all-MiniLM-L6-v2: documents through sentence-transformers, questions through its ONNX export.
 
@@ -112,12 +121,19 @@ class SentenceTransformerEmbedder:
             )
         return self._fast
 
-    def prepare_fast_queries(self) -> None:
+    def prepare(self) -> None:
+        """Make the one-time ONNX export for fast questions now, with a notice, rather than mid-embedding."""
+        self.prepare_fast_queries(notice=True)
+
+    def prepare_fast_queries(self, notice: bool = False) -> None:
         """Export the model to ONNX for torch-free questions, unless a matching export exists (checked once)."""
         if self._export_ready:
             return
         folder = fast_query_dir()
         if _export_problem(folder) is not None:
+            _offline_and_quiet()  # the export may be what imports transformers first (prepare() runs before _load)
+            if notice:
+                log.info("Preparing the model for fast questions, once per machine...")
             try:
                 from semsearch.model import onnx
 
@@ -130,11 +146,7 @@ class SentenceTransformerEmbedder:
 
     def _load(self):
         if self._model is None:
-            # Never let a missing file turn into a download attempt: the weights ship in a package.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            # Loading a local 90 MB file needs no progress bar, and stderr is for semsearch's own messages.
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            _offline_and_quiet()
             model_dir = self._model_dir or bundled_model_dir()
             try:
                 from sentence_transformers import SentenceTransformer
@@ -219,10 +231,15 @@ class QuantizedEmbedder:
                 except ModelUnavailableError as exc:
                     problem = str(exc)
             if problem is not None:
-                log.warning("preparing the int8 model, once per machine (about 10 s; %s)", problem)
+                # A notice, not a warning: a first run on a machine always gets here, and nothing is wrong.
+                log.info("Preparing the int8 model, once per machine (about 10 s; %s)...", problem)
                 self._prepare(folder)
                 self._encoder = onnx.OnnxQueryEncoder(folder, threads=1)
         return self._encoder
+
+    def prepare(self) -> None:
+        """Load the int8 model now, making its export first if this machine has none (once, with a notice)."""
+        self._load()
 
     def _prepare(self, folder: Path) -> None:
         """Quantize the fp32 export into `folder`, exporting the fp32 one first when it is not ready."""
