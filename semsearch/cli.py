@@ -27,6 +27,10 @@ from semsearch.ingest.readers.dates import display_date
 
 INDEX_ENVVAR = "SEMSEARCH_INDEX"
 DEFAULT_INDEX = os.path.join("indexes", "default")
+# Exit status of a command stopped by Ctrl-C, as a shell reports a SIGINT death.
+INTERRUPTED_EXIT = 128 + 2
+# The commands that checkpoint their vectors while embedding (the index keeps them for the rerun).
+CHECKPOINTING_COMMANDS = ("update", "rebuild")
 
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
@@ -62,7 +66,18 @@ class SemsearchGroup(click.Group):
             raise PaperNotFound(exc) from exc
         except SemsearchError as exc:
             raise click.ClickException(str(exc)) from exc
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except (KeyboardInterrupt, click.Abort):
+            # Not click's "Aborted!" and exit 1: say what survived, and exit as an interrupted program does.
+            if ctx.invoked_subcommand in CHECKPOINTING_COMMANDS:
+                click.echo(
+                    "Interrupted. The vectors embedded up to the last checkpoint were kept; "
+                    f"run the same `semsearch {ctx.invoked_subcommand}` again to reuse them and finish.",
+                    err=True,
+                )
+            else:
+                click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT) from None
+        except (click.ClickException, click.exceptions.Exit):
             raise
         except sqlite3.Error as exc:
             raise click.ClickException(

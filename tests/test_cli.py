@@ -209,6 +209,35 @@ def test_model_preparation_is_a_notice_before_embedding(tmp_path, runner, seed_d
     assert nothing_new.exit_code == 0 and nothing_new.stderr == ""
 
 
+def test_ctrl_c_while_updating_exits_130_and_the_rerun_reuses_the_kept_vectors(tmp_path, runner, hf_daily):
+    folder = tmp_path / "idx"
+    digests = str(hf_daily / "digests")
+    crashing = HashingEmbedder()
+    crashing.fail_after = 1500  # past the first checkpoint (every 1024 papers), before the end (3506)
+    interrupted = run(runner, ["update", digests, "--index", str(folder)], embedder=crashing)
+    assert interrupted.exit_code == 130, interrupted.output
+    assert "Aborted!" not in interrupted.stderr and "Traceback" not in interrupted.stderr
+    assert interrupted.stderr.splitlines()[-1].startswith("Interrupted. The vectors embedded up to the last "
+                                                           "checkpoint were kept; run the same `semsearch update`")
+    resumed = run(runner, ["update", digests, "--index", str(folder), "--json"])
+    report = json.loads(resumed.stdout)
+    assert report["papers"] == report["added"] == 3506
+    assert report["embedded"] <= 3506 - 1024  # what the interrupted run checkpointed was not embedded again
+
+
+def test_ctrl_c_elsewhere_exits_130(tmp_path, runner, seeded):
+    class Interrupting(HashingEmbedder):
+        def embed_query(self, text):
+            raise KeyboardInterrupt
+
+    result = run(runner, ["ask", "anything", "--index", str(seeded)], embedder=Interrupting())
+    assert result.exit_code == 130 and result.stderr == "Interrupted.\n" and result.stdout == ""
+    crashing = HashingEmbedder()
+    crashing.fail_after = 0
+    rebuilt = run(runner, ["rebuild", "--index", str(seeded)], embedder=crashing)
+    assert rebuilt.exit_code == 130 and "run the same `semsearch rebuild` again" in rebuilt.stderr
+
+
 def test_missing_index_errors(tmp_path, runner):
     for args in (["ask", "q"], ["related", "x"], ["info"], ["show", "x"], ["rebuild"]):
         result = run(runner, [*args, "--index", str(tmp_path / "none")])
