@@ -20,10 +20,10 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
 from semsearch.errors import PaperNotFoundError, SemsearchError
-from semsearch.model.precision import PRECISIONS
 from semsearch.ingest.readers.dates import display_date
+from semsearch.model.precision import PRECISIONS
+from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
 
 INDEX_ENVVAR = "SEMSEARCH_INDEX"
 DEFAULT_INDEX = os.path.join("indexes", "default")
@@ -92,7 +92,7 @@ class SemsearchGroup(click.Group):
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc} ({exc.filename or 'no file'}); check the path "
                                        "and free disk space, then run the command again") from exc
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        except Exception as exc:  # the last line of defence against a traceback
             if os.environ.get("SEMSEARCH_DEBUG"):
                 raise
             raise click.ClickException(
@@ -649,7 +649,8 @@ def serve(ctx: click.Context, index_path: Path, host: str, port: int, threads: i
     The page is at / and the API under /api/ (described at /openapi.json). Papers added by `semsearch update`
     are served as soon as the update finishes.
     """
-    from semsearch.web.app import is_loopback, serve as serve_index
+    from semsearch.web.app import is_loopback
+    from semsearch.web.app import serve as serve_index
 
     if not is_loopback(host):
         click.echo(

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from semsearch.errors import ModelUnavailableError
+from semsearch.model import bundled
 from semsearch.model.bundled import (
     BUNDLED_MODEL_DIM,
     BUNDLED_MODEL_ID,
@@ -21,14 +22,16 @@ from semsearch.model.bundled import (
     fast_query_dir,
     model_id_for,
 )
-# Still importable from here until semsearch/index and semsearch/evaluation import them from `bundled`.
-from semsearch.model.bundled import cache_dir, precision_of  # noqa: F401
 from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8, PRECISIONS
 
 # semsearch.model.onnx is imported where it is used: `info`, `show` and `related` import this module through
 # the index but never embed, and need not pay for the exporters' imports.
 
 log = logging.getLogger("semsearch")
+
+# Still importable from here until semsearch/index and semsearch/evaluation import them from `bundled`.
+cache_dir = bundled.cache_dir
+precision_of = bundled.precision_of
 
 # Texts per encode() call: small enough for a smooth progress bar, large enough to batch well.
 _CHUNK = 256
@@ -152,7 +155,7 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
 
                 model = SentenceTransformer(str(model_dir), device="cpu")
-            except Exception as exc:  # noqa: BLE001 - any loader failure means the same thing to a user
+            except Exception as exc:  # any loader failure means the same thing to a user
                 raise ModelUnavailableError(
                     f"could not load the embedding model from {model_dir} ({exc.__class__.__name__}: {exc}); "
                     "reinstall it with `bash scripts/setup`"
