@@ -114,7 +114,9 @@ def timed_run(args: list[str], env: dict | None = None) -> tuple[float, int, str
     """Wall seconds, peak RSS (KB) and stdout of one fresh process."""
     start = time.perf_counter()
     wrapped = ["/usr/bin/time", "-f", "%M", *args] if Path("/usr/bin/time").exists() else args
-    result = subprocess.run(wrapped, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
+    result = subprocess.run(
+        wrapped, check=False, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {result.stderr.strip()}")
@@ -124,8 +126,8 @@ def timed_run(args: list[str], env: dict | None = None) -> tuple[float, int, str
 
 def ensure_index(folder: Path, source: Path, label: str, precision: str | None = None) -> None:
     """Build `folder` from `source` at `precision` (the default variant if None) unless it holds such an index."""
-    from semsearch.model.embed import precision_of
     from semsearch.index import recorded_model
+    from semsearch.model.bundled import precision_of
     from semsearch.model.precision import DEFAULT_PRECISION
 
     precision = precision or DEFAULT_PRECISION
@@ -162,14 +164,14 @@ def _rate(embed, texts: list[str]) -> tuple[float, float]:
 
 def bench_ingest(n: int) -> None:
     """Abstracts per second for each embedding backend, and for each int8 setting, on the same texts."""
-    from semsearch.model import embed, onnx
+    from semsearch.model import bundled, embed, onnx
     from semsearch.model.precision import FP32, INT8
 
     texts = arxiv_abstracts(n)
     int8 = embed.bundled_embedder(INT8)
     int8.embed_query("prepare the int8 export (and the fp32 one it comes from) if missing")
-    fp32_export = onnx.OnnxQueryEncoder(embed.fast_query_dir(FP32))
-    int8_two_threads = onnx.OnnxQueryEncoder(embed.fast_query_dir(INT8), threads=2)
+    fp32_export = onnx.OnnxQueryEncoder(bundled.fast_query_dir(FP32))
+    int8_two_threads = onnx.OnnxQueryEncoder(bundled.fast_query_dir(INT8), threads=2)
     results = {
         "torch-fp32": _rate(embed.bundled_embedder(FP32).embed_documents, texts),
         "onnx-fp32 (length-sorted batches of 32)": _rate(fp32_export.embed_documents, texts),
@@ -268,7 +270,8 @@ def bench_add() -> None:
         copy = Path(scratch) / "index"
         shutil.copytree(source, copy)
         digest = Path(scratch) / "digest_2026-11-25.txt"
-        records = [json.loads(line) for line in open(DATA / "scifact" / "corpus.jsonl", encoding="utf-8")][:13]
+        with open(DATA / "scifact" / "corpus.jsonl", encoding="utf-8") as corpus:
+            records = [json.loads(line) for line in corpus][:13]
         digest.write_text(
             "Nov 25\n\n" + "".join(f"{r['title'].rstrip('.')}\n\n{r['text']}\n\n" for r in records), encoding="utf-8"
         )
@@ -351,7 +354,7 @@ def compare_exact_ivf(
     everything = np.concatenate(list(question_sets.values()))
     exact = VectorIndex.build(vectors.shape[1], ids, vectors, factory=FLAT_FACTORY)
     exact_times, truth = _latencies(lambda q: exact.search(q, 10), everything)
-    del exact
+    exact = None  # frees the flat index before the IVF one is built
 
     def recall_per_set(found: list[set[int]]) -> str:
         recalls, offset = [], 0
@@ -444,10 +447,11 @@ def platform_line() -> str:
 
     model = "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"{model}, Python {platform.python_version()}"

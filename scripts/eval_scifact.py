@@ -28,14 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from semsearch import index  # noqa: E402
-from semsearch.search import fusion, lexical  # noqa: E402
-from semsearch.model.embed import SentenceTransformerEmbedder  # noqa: E402
-from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir  # noqa: E402
-from semsearch.search.explain import nearest_sentences, sentences  # noqa: E402
-from semsearch.evaluation.metrics import MEASURES, evaluate_run  # noqa: E402
-from semsearch.storage.store import passage_bm25  # noqa: E402
-from semsearch.search.wordvectors import bundled_word_vectors  # noqa: E402
+from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir
+from semsearch.evaluation.metrics import MEASURES, evaluate_run
+from semsearch.keys import document_text
+from semsearch.model.embed import SentenceTransformerEmbedder
+from semsearch.search import fusion, lexical
+from semsearch.search.explain import nearest_sentences, sentences
+from semsearch.search.wordvectors import bundled_word_vectors
+from semsearch.storage.store import passage_bm25
 
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}
@@ -92,13 +92,17 @@ def tune(args, embedder) -> None:
     grid = []
     for title_weight in (1.0, 2.0, 3.0, 4.0):
         lex = {q: data.lexical(text, depth, (title_weight, 1.0)) for q, text in queries.items()}
-        score = lambda fuse: evaluate_run({q: data.docs(fuse(dense[q], lex[q])) for q in queries}, data.train.qrels)
+        score = lambda fuse, lex=lex: evaluate_run(
+            {q: data.docs(fuse(dense[q], lex[q])) for q in queries}, data.train.qrels
+        )
         grid.append((score(lambda d, l: l)["ndcg@10"], title_weight, "lexical alone", None))
         for k, weight in itertools.product((1, 2, 5, 10, 20, 60), (1.0, 1.25, 1.5)):
-            fuse = lambda d, l: fusion.reciprocal_rank_fusion([d, l], k=k, weights=[1.0, weight])
+            fuse = lambda d, l, k=k, weight=weight: fusion.reciprocal_rank_fusion([d, l], k=k, weights=[1.0, weight])
             grid.append((score(fuse)["ndcg@10"], title_weight, "rrf", (k, weight)))
         for method, share in itertools.product(("minmax", "zscore"), np.arange(0.3, 0.71, 0.05)):
-            fuse = lambda d, l: fusion.normalized_score_fusion([d, l], weights=[1 - share, share], method=method)
+            fuse = lambda d, l, share=share, method=method: fusion.normalized_score_fusion(
+                [d, l], weights=[1 - share, share], method=method
+            )
             grid.append((score(fuse)["ndcg@10"], title_weight, method, round(float(share), 2)))
         print(f"title weight {title_weight}: best {max(grid)[0]:.4f} so far", file=sys.stderr, flush=True)
     print("train nDCG@10 (best per method and title weight):")
@@ -131,7 +135,7 @@ def related(args, embedder) -> None:
         print(f"  {mode:<8} MRR@10 {mrr:.4f}  hit@1 {sum(r == 1 for r in ranks) / len(ranks):.3f}")
     partners: dict[str, set[str]] = {}
     for dataset in (data.train, data.test):
-        for query, judged in dataset.qrels.items():
+        for judged in dataset.qrels.values():
             relevant = [doc for doc, rel in judged.items() if rel > 0 and doc in corpus]
             for a, b in itertools.permutations(relevant, 2):
                 partners.setdefault(a, set()).add(b)
@@ -151,8 +155,9 @@ def why(args, embedder) -> None:
 
     corpus = {doc: text for doc, _, text in load_beir(args.data, "test").corpus}
     items = []
-    for line in open(args.data / "queries.jsonl", encoding="utf-8"):
-        query = json.loads(line)
+    with open(args.data / "queries.jsonl", encoding="utf-8") as handle:
+        queries = [json.loads(line) for line in handle]
+    for query in queries:
         for doc, evidence in (query.get("metadata") or {}).items():
             marked = {s for e in evidence for s in e["sentences"]}
             parts = sentences(corpus.get(doc, ""))
@@ -212,7 +217,7 @@ def why(args, embedder) -> None:
 def windows(args, embedder) -> None:
     from tokenizers import Tokenizer
 
-    from semsearch.model.embed import bundled_model_dir
+    from semsearch.model.bundled import bundled_model_dir
 
     tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
     tokenizer.no_truncation()

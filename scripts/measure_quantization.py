@@ -66,13 +66,13 @@ def main() -> None:
     parser.add_argument("--skip-eval", action="store_true", help="skip the SciFact evaluation")
     args = parser.parse_args()
 
-    from semsearch.model import embed, onnx
+    from semsearch.model import bundled, embed, onnx
     from semsearch.model.precision import FP32, INT8
 
     # Both exports made (or checked) the way an index makes them.
     embed.bundled_embedder(INT8).embed_query("prepare the exports")
-    fp32 = onnx.OnnxQueryEncoder(embed.fast_query_dir(FP32))
-    int8 = onnx.OnnxQueryEncoder(embed.fast_query_dir(INT8))
+    fp32 = onnx.OnnxQueryEncoder(bundled.fast_query_dir(FP32))
+    int8 = onnx.OnnxQueryEncoder(bundled.fast_query_dir(INT8))
     documents, titles = arxiv_texts(args.n)
     reference = fp32.embed_documents(documents)
 
@@ -81,10 +81,10 @@ def main() -> None:
     print(cosine_line("per-channel weights (semsearch)", reference, int8.embed_each(documents)))
     with tempfile.TemporaryDirectory() as scratch:
         per_tensor = Path(scratch)
-        onnx.quantize_graph(embed.fast_query_dir(FP32) / onnx.ONNX_NAME, per_tensor / onnx.ONNX_NAME,
+        onnx.quantize_graph(bundled.fast_query_dir(FP32) / onnx.ONNX_NAME, per_tensor / onnx.ONNX_NAME,
                                 per_channel=False)
         for name in (onnx.TOKENIZER_NAME, onnx.MANIFEST_NAME):
-            (per_tensor / name).write_bytes((embed.fast_query_dir(INT8) / name).read_bytes())
+            (per_tensor / name).write_bytes((bundled.fast_query_dir(INT8) / name).read_bytes())
         # The copied manifest describes the per-channel export; list this one's files instead (sizes are checked).
         manifest = json.loads((per_tensor / onnx.MANIFEST_NAME).read_text())
         manifest["files"] = {

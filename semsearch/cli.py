@@ -18,14 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
 from semsearch.errors import PaperNotFoundError, SemsearchError
-from semsearch.model.precision import PRECISIONS
 from semsearch.ingest.readers.dates import display_date
+from semsearch.model.precision import PRECISIONS
+from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
 
 INDEX_ENVVAR = "SEMSEARCH_INDEX"
 DEFAULT_INDEX = os.path.join("indexes", "default")
+# Exit status of a command stopped by Ctrl-C, as a shell reports a SIGINT death.
+INTERRUPTED_EXIT = 128 + 2
+# The commands that checkpoint their vectors while embedding (the index keeps them for the rerun).
+CHECKPOINTING_COMMANDS = ("update", "rebuild")
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun, plural unless the count is one: "1 paper", "63 papers", "2 queries"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 class PaperNotFound(click.ClickException):
@@ -34,11 +44,16 @@ class PaperNotFound(click.ClickException):
     def __init__(self, error: PaperNotFoundError) -> None:
         super().__init__(str(error))
         self.candidates = error.candidates
+        self.total = error.total
 
     def show(self, file: Any = None) -> None:
+        """The error line, each candidate, and how many more matched when the list was cut short."""
         super().show(file)
         for key, title in self.candidates:
-            click.echo(f"  {key}  {title}", err=True)
+            click.echo(f"  {key}  {title}", file=file, err=True)
+        left_out = (self.total or 0) - len(self.candidates)
+        if left_out > 0:
+            click.echo(f"  ... and {left_out} more", file=file, err=True)
 
 
 class SemsearchGroup(click.Group):
@@ -51,7 +66,18 @@ class SemsearchGroup(click.Group):
             raise PaperNotFound(exc) from exc
         except SemsearchError as exc:
             raise click.ClickException(str(exc)) from exc
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except (KeyboardInterrupt, click.Abort):
+            # Not click's "Aborted!" and exit 1: say what survived, and exit as an interrupted program does.
+            if ctx.invoked_subcommand in CHECKPOINTING_COMMANDS:
+                click.echo(
+                    "Interrupted. The vectors embedded up to the last checkpoint were kept; "
+                    f"run the same `semsearch {ctx.invoked_subcommand}` again to reuse them and finish.",
+                    err=True,
+                )
+            else:
+                click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT) from None
+        except (click.ClickException, click.exceptions.Exit):
             raise
         except sqlite3.Error as exc:
             raise click.ClickException(
@@ -66,7 +92,7 @@ class SemsearchGroup(click.Group):
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc} ({exc.filename or 'no file'}); check the path "
                                        "and free disk space, then run the command again") from exc
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        except Exception as exc:  # the last line of defence against a traceback
             if os.environ.get("SEMSEARCH_DEBUG"):
                 raise
             raise click.ClickException(
@@ -74,18 +100,32 @@ class SemsearchGroup(click.Group):
             ) from exc
 
 
-def index_option(func: Callable) -> Callable:
-    """The `--index` option every command shares."""
+def _index_path_option(help_text: str, callback: Callable | None = None) -> Callable[[Callable], Callable]:
+    """`--index PATH` (or SEMSEARCH_INDEX), for the group and for each command."""
     return click.option(
         "--index",
         "index_path",
         type=click.Path(file_okay=False, path_type=Path),
+        metavar="PATH",
         default=DEFAULT_INDEX,
         envvar=INDEX_ENVVAR,
         show_default=True,
         show_envvar=True,
-        help="Folder of the index.",
-    )(func)
+        help=help_text,
+        callback=callback,
+    )
+
+
+def _index_after_command_wins(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A command's own `--index` when given; else the group's (`semsearch --index X ask`, the variable, the default)."""
+    if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE or ctx.parent is None:
+        return value
+    return ctx.parent.params.get("index_path", value)
+
+
+def index_option(func: Callable) -> Callable:
+    """The `--index` option every command shares; it may also come before the command."""
+    return _index_path_option("Folder of the index.", _index_after_command_wins)(func)
 
 
 def json_option(func: Callable) -> Callable:
@@ -185,13 +225,20 @@ def _print_json(document: Any) -> None:
 
 
 @contextmanager
-def _progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
-    """A progress factory for the library: a bar on a terminal, one line otherwise, on stderr."""
+def _progress_bar(label: str, embedder: Any = None) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A progress factory for the library: a bar on a terminal, one line otherwise, on stderr.
+
+    The library calls it only when there is something to embed; the embedder's one-time preparation (an ONNX
+    export, say, with its notice) runs first, so the notice comes before the progress line, not inside it.
+    """
     bars = []
+    prepare = getattr(embedder, "prepare", None)
 
     def start(total: int) -> Callable[[int], None]:
+        if prepare is not None:
+            prepare()
         if not sys.stderr.isatty():
-            click.echo(f"{label} {total} papers...", err=True)
+            click.echo(f"{label} {_count(total, 'paper')}...", err=True)
             return lambda _done: None
         bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
         bar.__enter__()
@@ -209,34 +256,66 @@ def _waiting() -> None:
     click.echo("Another semsearch update is writing to this index; waiting for it to finish...", err=True)
 
 
+class _NoticeFormatter(logging.Formatter):
+    """Notices (INFO) as plain lines; warnings and worse prefixed `warning:`, so only a problem reads as one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's message, prefixed when it reports a problem."""
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"warning: {message}"
+
+
 @click.group(cls=SemsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@_index_path_option("Folder of the index, for every command; an --index after the command name wins.")
 @click.version_option(package_name="semsearch")
-def cli() -> None:
+def cli(index_path: Path) -> None:  # each command reads index_path through its own --index's callback
     """Semantic search over the abstracts of research papers from daily digests.
 
     Index digests with `update`, then `ask` questions or find `related` papers.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setFormatter(_NoticeFormatter("%(message)s"))
     logger = logging.getLogger("semsearch")
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
 
 
-def _report_update(report, verb: str, as_json: bool) -> None:
+def _what_digests_added(report) -> str:
+    """E.g. "2 new papers from 1 digest (0 updated, 61 already present)"."""
+    return (
+        f"{_count(report.added, 'new paper')} from {_count(report.digests, 'digest')} "
+        f"({report.updated} updated, {report.already_present} already present)"
+    )
+
+
+def _report_update(report, as_json: bool) -> None:
     if as_json:
         _print_json(report.to_dict())
         return
-    digests = f"{report.digests} digest{'s' if report.digests != 1 else ''}"
-    click.echo(
-        f"{verb} {report.added} new papers from {digests} "
-        f"({report.updated} updated, {report.already_present} already present); "
-        f"{report.papers} papers in {report.path}"
-    )
+    click.echo(f"Added {_what_digests_added(report)}; {_count(report.papers, 'paper')} in {report.path}")
+
+
+def _report_rebuild(report, reuse_vectors: bool, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    if reuse_vectors:
+        # Every paper the digests did not add or change kept its stored vector.
+        stored = report.papers - report.added - report.updated
+        embedding = (
+            f", embedding only {_count(report.embedded, 'paper')} from the digests"
+            if report.embedded
+            else " without embedding anything"
+        )
+        done = f"Rewrote the search files from {_count(stored, 'stored vector')}{embedding}"
+    else:
+        done = f"Rebuilt the index: re-embedded {_count(report.embedded, 'paper')}"
+    added = f"; added {_what_digests_added(report)}" if report.digests else ""
+    click.echo(f"{done}{added}; {_count(report.papers, 'paper')} in {report.path}")
 
 
 @cli.command()
@@ -266,18 +345,19 @@ def update(
     """
     from semsearch import index
 
-    with _progress_bar("Embedding") as progress:
+    embedder = _embedder(ctx, index_path, precision)
+    with _progress_bar("Embedding", embedder) as progress:
         report = index.update(
             index_path,
             inputs,
-            _embedder(ctx, index_path, precision),
+            embedder,
             default_date=default_date.date() if default_date else None,
             progress=progress,
             wait=not no_wait,
             on_wait=_waiting,
             input_format=None if input_format == "auto" else input_format,
         )
-    _report_update(report, "Added", as_json)
+    _report_update(report, as_json)
 
 
 @cli.command()
@@ -311,11 +391,12 @@ def rebuild(
     """
     from semsearch import index
 
-    with _progress_bar("Embedding") as progress:
+    embedder = _embedder(ctx, index_path, precision)
+    with _progress_bar("Embedding", embedder) as progress:
         report = index.rebuild(
             index_path,
             inputs,
-            _embedder(ctx, index_path, precision),
+            embedder,
             default_date=default_date.date() if default_date else None,
             progress=progress,
             reuse_vectors=reuse_vectors,
@@ -323,7 +404,7 @@ def rebuild(
             on_wait=_waiting,
             input_format=None if input_format == "auto" else input_format,
         )
-    _report_update(report, "Rebuilt the index with", as_json)
+    _report_rebuild(report, reuse_vectors, as_json)
 
 
 @cli.command()
@@ -339,7 +420,10 @@ def remove(papers, index_path: Path, no_wait: bool, as_json: bool) -> None:
     if as_json:
         _print_json(report.to_dict())
         return
-    click.echo(f"Removed {len(report.removed)} papers ({', '.join(report.removed)}); {report.papers} papers in {report.path}")
+    click.echo(
+        f"Removed {_count(len(report.removed), 'paper')} ({', '.join(report.removed)}); "
+        f"{_count(report.papers, 'paper')} in {report.path}"
+    )
 
 
 @cli.command()
@@ -358,9 +442,11 @@ def check(index_path: Path, as_json: bool) -> None:
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         if report.ok:
-            click.echo(f"OK: {report.papers} papers in {report.path}")
+            click.echo(f"OK: {_count(report.papers, 'paper')} in {report.path}")
     if not report.ok:
-        raise click.ClickException(f"the index at {report.path} needs repair: {len(report.problems)} problem(s) listed above")
+        raise click.ClickException(
+            f"the index at {report.path} needs repair: {_count(len(report.problems), 'problem')} listed above"
+        )
 
 
 # -- reading ----------------------------------------------------------------------------------------------------
@@ -482,17 +568,7 @@ def show(ctx: click.Context, paper: str, index_path: Path, as_json: bool) -> Non
     with _open(ctx, index_path) as search_index:
         record = search_index.show(paper)
     if as_json:
-        _print_json(
-            {
-                "key": record.key,
-                "title": record.title,
-                "arxiv_id": record.arxiv_id,
-                "date": record.date,
-                "dates": list(record.dates),
-                "sources": list(record.sources),
-                "abstract": record.abstract,
-            }
-        )
+        _print_json(record.to_dict())
         return
     click.echo(f"key       {record.key}")
     click.echo(f"title     {record.title}")
@@ -538,7 +614,7 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
     click.echo(f"digests   {summary.digests}")
     click.echo(f"dates     {dates}")
     click.echo(f"size      {_human_size(summary.size_bytes)}{per_paper}")
-    recent = f"; {summary.unindexed} recent papers searched beside it" if summary.unindexed else ""
+    recent = f"; {_count(summary.unindexed, 'recent paper')} searched beside it" if summary.unindexed else ""
     click.echo(f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version}{recent})")
     click.echo(f"updated   {summary.updated_at}")
 
@@ -563,7 +639,8 @@ def serve(ctx: click.Context, index_path: Path, host: str, port: int, threads: i
     The page is at / and the API under /api/ (described at /openapi.json). Papers added by `semsearch update`
     are served as soon as the update finishes.
     """
-    from semsearch.web.app import is_loopback, serve as serve_index
+    from semsearch.web.server import is_loopback
+    from semsearch.web.server import serve as serve_index
 
     if not is_loopback(host):
         click.echo(
@@ -624,10 +701,11 @@ def eval_command(
     from semsearch.evaluation.evaluate import default_cache_dir, evaluate
 
     cache = None if no_cache else (cache_dir or default_cache_dir())
-    with _progress_bar("Embedding") as progress:
+    embedder = _embedder(ctx, precision=precision)
+    with _progress_bar("Embedding", embedder) as progress:
         report = evaluate(
             dataset,
-            _embedder(ctx, precision=precision),
+            embedder,
             split=split,
             cache_dir=cache,
             modes=list(modes) or None,
@@ -637,7 +715,8 @@ def eval_command(
         _print_json(report.to_dict())
         return
     click.echo(
-        f"{report.dataset} ({report.split}): {report.queries} judged queries over {report.documents} documents; "
+        f"{report.dataset} ({report.split}): {_count(report.queries, 'judged query', 'judged queries')} over "
+        f"{_count(report.documents, 'document')}; "
         f"`ask` uses {report.default}"
     )
     click.echo(f"{'mode':<9}" + "".join(f"{label:>12}" for label in _MEASURE_LABELS.values()))

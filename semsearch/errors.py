@@ -35,10 +35,17 @@ class ModelMismatchError(SemsearchError):
 
 
 class PaperNotFoundError(SemsearchError):
-    """A key or title matched no paper, or more than one."""
+    """A key or title matched no paper, or more than one.
 
-    def __init__(self, message: str, candidates: list[tuple[str, str]] | None = None) -> None:
+    `candidates` are the (key, title) pairs worth showing; `total`, when known, is how many there were in all,
+    so a list cut short can say how much it left out.
+    """
+
+    def __init__(
+        self, message: str, candidates: list[tuple[str, str]] | None = None, total: int | None = None
+    ) -> None:
         self.candidates = candidates or []
+        self.total = total
         super().__init__(message)
 
 

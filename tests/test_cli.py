@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from semsearch.cli import cli
+from semsearch.cli import PaperNotFound, cli
+from semsearch.errors import PaperNotFoundError
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
+from tests.test_index import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
 
 
 def run(runner, args, embedder=None, **kwargs):
@@ -55,6 +58,49 @@ def test_index_from_environment_variable(tmp_path, runner, seed_digest):
     folder = tmp_path / "from-env"
     result = run(runner, ["update", str(seed_digest)], env={"SEMSEARCH_INDEX": str(folder)})
     assert result.exit_code == 0 and (folder / "papers.sqlite3").exists()
+
+
+def test_index_before_the_command_and_after_it(tmp_path, runner, seeded):
+    """`semsearch --index X ask` works; an --index after the command wins over one before it and the variable."""
+    before = run(runner, ["--index", str(seeded), "info", "--json"])
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.stdout)["path"] == str(seeded)
+    index, elsewhere = str(seeded), str(tmp_path / "elsewhere")
+    for args, env, used in (
+        (["--index", elsewhere, "info", "--index", index], {}, index),
+        (["--index", index, "info", "--index", elsewhere], {}, elsewhere),
+        (["--index", index, "info"], {"SEMSEARCH_INDEX": elsewhere}, index),
+        (["info", "--index", index], {"SEMSEARCH_INDEX": elsewhere}, index),
+        (["--index", elsewhere, "info"], {"SEMSEARCH_INDEX": index}, elsewhere),
+        (["info"], {"SEMSEARCH_INDEX": index}, index),
+    ):
+        result = run(runner, args, env=env)
+        if used == index:
+            assert result.exit_code == 0 and f"index     {index}" in result.stdout, (args, env, result.output)
+        else:
+            assert_clean_error(result, 1, f"no index at {elsewhere}")
+    hits = run(runner, ["--index", str(seeded), "ask", "parallel corpora", "-n", "2"])
+    assert hits.exit_code == 0 and len(hits.stdout.splitlines()) == 2
+
+
+def test_counts_agree_with_their_nouns(tmp_path, runner):
+    folder = tmp_path / "idx"
+    one = write_digest(tmp_path / "one_2025-01-01.txt", "Jan 1", [("Lonely Paper", ABSTRACT_A)])
+    added = run(runner, ["update", str(one), "--index", str(folder)])
+    assert added.exit_code == 0, added.output
+    assert "Embedding 1 paper..." in added.stderr
+    assert added.stdout.strip() == (
+        f"Added 1 new paper from 1 digest (0 updated, 0 already present); 1 paper in {folder}"
+    )
+    two = write_digest(
+        tmp_path / "two_2025-01-02.txt", "Jan 2", [("Second Paper", ABSTRACT_B), ("Third Paper", ABSTRACT_C)]
+    )
+    more = run(runner, ["update", str(two), "--index", str(folder)])
+    assert "Embedding 2 papers..." in more.stderr
+    assert more.stdout.startswith("Added 2 new papers from 1 digest") and "; 3 papers in" in more.stdout
+    removed = run(runner, ["remove", "Lonely Paper", "--index", str(folder)])
+    assert removed.exit_code == 0 and removed.stdout.startswith("Removed 1 paper (")
+    assert removed.stdout.rstrip().endswith(f"; 2 papers in {folder}")
 
 
 def test_ask_text_json_and_abstracts(runner, seeded):
@@ -113,10 +159,89 @@ def test_rebuild_command(runner, seeded):
     assert repaired.exit_code == 0 and "63 papers" in repaired.stdout
 
 
+def test_rebuild_says_what_it_did(tmp_path, runner, seeded):
+    text = run(runner, ["rebuild", "--index", str(seeded)])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.strip() == f"Rebuilt the index: re-embedded 63 papers; 63 papers in {seeded}"
+    assert "Embedding 63 papers..." in text.stderr
+    repaired = run(runner, ["rebuild", "--index", str(seeded), "--reuse-vectors"])
+    assert repaired.stdout.strip() == (
+        f"Rewrote the search files from 63 stored vectors without embedding anything; 63 papers in {seeded}"
+    )
+    assert "Embedding" not in repaired.stderr
+    digest = write_digest(tmp_path / "new_2025-01-01.txt", "Jan 1", [("A Brand New Paper", ABSTRACT_C)])
+    with_new = run(runner, ["rebuild", str(digest), "--index", str(seeded), "--reuse-vectors"])
+    assert with_new.stdout.strip() == (
+        "Rewrote the search files from 63 stored vectors, embedding only 1 paper from the digests; "
+        f"added 1 new paper from 1 digest (0 updated, 0 already present); 64 papers in {seeded}"
+    )
+    again = run(runner, ["rebuild", str(digest), "--index", str(seeded)])
+    assert again.stdout.strip() == (
+        "Rebuilt the index: re-embedded 64 papers; added 0 new papers from 1 digest (0 updated, 1 already present); "
+        f"64 papers in {seeded}"
+    )
+
+
+class PreparingEmbedder(HashingEmbedder):
+    """A fake whose first embedding needs a one-time preparation, announced like the bundled model's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared = False
+
+    def prepare(self) -> None:
+        """Announce and do the one-time preparation."""
+        if not self.prepared:
+            logging.getLogger("semsearch").info("Preparing the test model, once per machine...")
+            self.prepared = True
+
+
+def test_model_preparation_is_a_notice_before_embedding(tmp_path, runner, seed_digest):
+    embedder = PreparingEmbedder()
+    result = run(runner, ["update", str(seed_digest), "--index", str(tmp_path / "idx")], embedder=embedder)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[:2] == ["Preparing the test model, once per machine...", "Embedding 63 papers..."], lines
+    assert "warning" not in result.stderr
+    nothing_new = run(runner, ["update", str(seed_digest), "--index", str(tmp_path / "idx")],
+                      embedder=PreparingEmbedder())
+    # Nothing to embed: the model is not prepared at all.
+    assert nothing_new.exit_code == 0 and nothing_new.stderr == ""
+
+
+def test_ctrl_c_while_updating_exits_130_and_the_rerun_reuses_the_kept_vectors(tmp_path, runner, hf_daily):
+    folder = tmp_path / "idx"
+    digests = str(hf_daily / "digests")
+    crashing = HashingEmbedder()
+    crashing.fail_after = 1500  # past the first checkpoint (every 1024 papers), before the end (3506)
+    interrupted = run(runner, ["update", digests, "--index", str(folder)], embedder=crashing)
+    assert interrupted.exit_code == 130, interrupted.output
+    assert "Aborted!" not in interrupted.stderr and "Traceback" not in interrupted.stderr
+    assert interrupted.stderr.splitlines()[-1].startswith("Interrupted. The vectors embedded up to the last "
+                                                           "checkpoint were kept; run the same `semsearch update`")
+    resumed = run(runner, ["update", digests, "--index", str(folder), "--json"])
+    report = json.loads(resumed.stdout)
+    assert report["papers"] == report["added"] == 3506
+    assert report["embedded"] <= 3506 - 1024  # what the interrupted run checkpointed was not embedded again
+
+
+def test_ctrl_c_elsewhere_exits_130(tmp_path, runner, seeded):
+    class Interrupting(HashingEmbedder):
+        def embed_query(self, text):
+            raise KeyboardInterrupt
+
+    result = run(runner, ["ask", "anything", "--index", str(seeded)], embedder=Interrupting())
+    assert result.exit_code == 130 and result.stderr == "Interrupted.\n" and result.stdout == ""
+    crashing = HashingEmbedder()
+    crashing.fail_after = 0
+    rebuilt = run(runner, ["rebuild", "--index", str(seeded)], embedder=crashing)
+    assert rebuilt.exit_code == 130 and "run the same `semsearch rebuild` again" in rebuilt.stderr
+
+
 def test_missing_index_errors(tmp_path, runner):
     for args in (["ask", "q"], ["related", "x"], ["info"], ["show", "x"], ["rebuild"]):
         result = run(runner, [*args, "--index", str(tmp_path / "none")])
-        assert_clean_error(result, 1, "Error: no index at", "semsearch update")
+        assert_clean_error(result, 1, "Error: no index at", "semsearch update", "--index PATH", "SEMSEARCH_INDEX")
 
 
 def test_unknown_and_ambiguous_paper(runner, seeded):
@@ -126,6 +251,17 @@ def test_unknown_and_ambiguous_paper(runner, seeded):
     ambiguous = run(runner, ["show", "ZeRO", "--index", str(seeded)])
     assert_clean_error(ambiguous, 1, "matches 2 papers")
     assert "ZeRO-Infinity" in ambiguous.stderr
+
+
+def test_a_cut_list_of_candidates_says_how_many_it_left_out():
+    candidates = [(f"paper-{n}", f"Paper {n}") for n in range(8)]
+    for total, more in ((13, "  ... and 5 more"), (8, None), (None, None)):
+        shown = io.StringIO()
+        PaperNotFound(PaperNotFoundError('"Paper" matches 13 papers', candidates, total=total)).show(shown)
+        lines = shown.getvalue().splitlines()
+        assert lines[0] == 'Error: "Paper" matches 13 papers' and lines[1:9] == [f"  paper-{n}  Paper {n}" for n in range(8)]
+        assert lines[9:] == ([more] if more else [])
+    assert PaperNotFoundError("no paper matches").total is None
 
 
 def test_malformed_digest_names_file_and_line(tmp_path, runner, seed_digest):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from semsearch.ingest.digest import parse_digest_file
-from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
+from semsearch.model.bundled import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
 from semsearch.search import SearchIndex
 
 pytestmark = pytest.mark.model
@@ -73,6 +73,7 @@ def test_cli_in_a_real_process_uses_the_bundled_model(seed_index):
     executable = Path(sys.executable).with_name("semsearch")
     result = subprocess.run(
         [str(executable), "ask", "memory-efficient training of trillion-parameter models", "--json", "-n", "3"],
+        check=False,
         capture_output=True,
         text=True,
         env=env,

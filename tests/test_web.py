@@ -274,16 +274,6 @@ def test_loopback_detection():
     assert not any(is_loopback(host) for host in ("0.0.0.0", "192.168.1.2", "::", "example.org"))
 
 
-def test_the_json_shapes_load_without_the_web_framework():
-    # The CLI builds its --json from semsearch.web.shapes; `semsearch --help` must not pay for FastAPI.
-    code = "import sys, semsearch.web.shapes; print(sorted({'fastapi', 'pydantic'} & set(sys.modules)))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]"
-
-
 def test_serve_without_an_index_fails_before_listening(runner, tmp_path):
     result = runner.invoke(cli, ["serve", "--index", str(tmp_path / "none")], obj={"embedder": HashingEmbedder()})
     assert result.exit_code == 1 and "Error: no index at" in result.stderr and "Serving" not in result.stdout

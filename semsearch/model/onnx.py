@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.model.embed import file_sha256 as _sha256
 from semsearch.errors import ModelUnavailableError
+from semsearch.model.bundled import file_sha256 as _sha256
 from semsearch.model.precision import FP32, INT8
+from semsearch.progress import Progress
 
 MANIFEST_NAME = "fastpath.json"
 ONNX_NAME = "model.onnx"
@@ -60,7 +61,6 @@ _TRACE_TEXTS = ("a short query", "a longer sentence used to trace the graph with
 # Worst cosine between the torch and the onnxruntime output that export accepts; fp32 noise is ~1e-7.
 _EXPORT_MIN_COSINE = 0.9999
 
-Progress = Callable[[int], None]
 
 
 def _describe(exc: BaseException) -> str:
@@ -125,7 +125,7 @@ def _model_settings(model_dir: Path) -> dict[str, Any]:
     meta = _read_json(model_dir / "config_sentence_transformers.json") or {}
     prompts = meta.get("prompts") or {}
     default = prompts.get(meta.get("default_prompt_name") or "", "")
-    query_prompt = prompts["query"] if "query" in prompts else default
+    query_prompt = prompts.get("query", default)
     document_prompt = next((prompts[k] for k in ("document", "passage", "corpus") if k in prompts), default)
     if (query_prompt or document_prompt) and pooling.get("include_prompt") is False:
         raise ModelUnavailableError("the fast path cannot pool without prompt tokens (include_prompt=false)")
@@ -230,7 +230,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) 
 
     try:
         # torch's TorchScript exporter needs onnx too; importing it here fails early with a clear message.
-        import onnx
+        import onnx  # noqa: F401
         import torch
         from transformers import AutoModel
     except ImportError as exc:
@@ -246,7 +246,8 @@ def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) 
             super().__init__()
             self.transformer = transformer
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: D102 - torch's hook
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            """The unit sentence vectors of a batch (torch calls it on `module(...)`)."""
             hidden = self.transformer(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
@@ -263,7 +264,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) 
     try:
         # Eager attention: the SDPA variant exports to a graph that runs ~2x slower in onnxruntime.
         transformer = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
-    except Exception as exc:  # noqa: BLE001 - any loader failure means the same thing to a user
+    except Exception as exc:  # any loader failure means the same thing to a user
         raise ModelUnavailableError(f"could not load {model_dir} for export ({_describe(exc)})") from exc
     finally:
         if bar_was_enabled:
@@ -478,7 +479,7 @@ class OnnxQueryEncoder:
             self._session = _session(onnx_path, threads or _threads())
         except ImportError as exc:
             raise ModelUnavailableError(f"the fast path needs onnxruntime and tokenizers ({_describe(exc)})") from exc
-        except Exception as exc:  # noqa: BLE001 - tokenizers and onnxruntime raise their own exception types
+        except Exception as exc:  # tokenizers and onnxruntime raise their own exception types
             raise ModelUnavailableError(
                 f"could not load the ONNX export in {export_dir} ({_describe(exc)}); rebuild it"
             ) from exc

@@ -41,6 +41,7 @@ def _resolve_title(store: Store, reference: str) -> int:
         raise PaperNotFoundError(
             f'"{reference}" matches {len(partial)} papers; pass one of these keys instead',
             [(row.key, row.title) for row in partial[:SHOWN_CANDIDATES]],
+            total=len(partial),
         )
     raise PaperNotFoundError(
         f'no paper matches "{reference}"; the closest titles are below (pass a key)',

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.model.embed import bundled_model_dir
+from semsearch.model.bundled import bundled_model_dir
 from semsearch.errors import ModelUnavailableError
 from semsearch.search.lexical import STOPWORDS
 

@@ -115,6 +115,18 @@ class StoredPaper:
         """The first digest date the paper appeared on (dates with a known year sort first)."""
         return self.dates[0] if self.dates else None
 
+    def to_dict(self) -> dict:
+        """The shape of `semsearch show --json` and `GET /api/paper`."""
+        return {
+            "key": self.key,
+            "title": self.title,
+            "arxiv_id": self.arxiv_id,
+            "date": self.date,
+            "dates": list(self.dates),
+            "sources": list(self.sources),
+            "abstract": self.abstract,
+        }
+
 
 @dataclass(frozen=True)
 class TitleRow:
@@ -167,7 +179,8 @@ class Store:
         if not path.exists():
             if not create:
                 raise IndexMissingError(
-                    f"no index at {folder}; build one with `semsearch update DIGEST_OR_FOLDER`"
+                    f"no index at {folder}; build one with `semsearch update DIGEST_OR_FOLDER`, "
+                    "or point at another with `--index PATH` or SEMSEARCH_INDEX"
                 )
             folder.mkdir(parents=True, exist_ok=True)
         try:

@@ -42,7 +42,7 @@ from semsearch.web.schema import (
     Why,
 )
 from semsearch.web.service import IndexService, Overview, Worker
-from semsearch.web.shapes import error_dict, paper_dict
+from semsearch.web.shapes import error_dict
 
 if TYPE_CHECKING:
     from semsearch.search import Hit
@@ -173,7 +173,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     async def api_paper(paper: Reference) -> Response:
         """One paper (the fields of `semsearch show --json`)."""
         record, took = await run(lambda worker: worker.index.show(paper))
-        return _json(paper_dict(record), took)
+        return _json(record.to_dict(), took)
 
     @app.get("/api/info", response_model=InfoModel, responses=ERRORS, tags=["index"])
     async def api_info() -> Response:
@@ -246,12 +246,3 @@ def _json(document: Any, took_ms: float) -> JSONResponse:
     """A JSON response with the time the index took, in the standard Server-Timing header."""
     return JSONResponse(document, headers={"server-timing": f"search;dur={took_ms:.1f}"})
 
-
-def __getattr__(name: str) -> Any:
-    """`is_loopback` and `serve`, which live in server.py, for callers that still import them from here."""
-    # Lazily: server.py imports this module, so a plain import here would be circular.
-    if name in ("is_loopback", "serve"):
-        from semsearch.web import server
-
-        return getattr(server, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """What the API takes and gives: the request parameters (checked by the framework) and the response models.
 
 The response models document the API (`/openapi.json`); the responses themselves are the library's own
-dictionaries, the ones the CLI prints with `--json` (`Hit.to_dict`, `IndexInfo.to_dict`, `shapes.paper_dict`).
+dictionaries, the ones the CLI prints with `--json` (`Hit.to_dict`, `IndexInfo.to_dict`, `StoredPaper.to_dict`).
 Defaults and bounds come from the library's constants, so the schema cannot contradict what a search does.
 """
 

@@ -1,30 +1,13 @@
-"""The JSON shapes the API shares with the CLI's `--json`, as plain dictionaries.
+"""The API's error shape, as a plain dictionary (no web framework, so it is cheap to import and test).
 
-Pure, with no web framework: the CLI builds its `--json` from here too, so the two cannot drift apart, and
-`semsearch --help` does not pay for FastAPI. (A hit's and the index summary's shapes are the library's own:
-`Hit.to_dict`, `IndexInfo.to_dict`.)
+The shapes the API shares with the CLI's `--json` are the library's own (`Hit.to_dict`, `IndexInfo.to_dict`,
+`StoredPaper.to_dict`), so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from semsearch.storage.store import StoredPaper
-
-
-def paper_dict(paper: StoredPaper) -> dict[str, Any]:
-    """One paper in the shape of `semsearch show --json` and `GET /api/paper`."""
-    return {
-        "key": paper.key,
-        "title": paper.title,
-        "arxiv_id": paper.arxiv_id,
-        "date": paper.date,
-        "dates": list(paper.dates),
-        "sources": list(paper.sources),
-        "abstract": paper.abstract,
-    }
+from typing import Any
 
 
 def error_dict(message: str, candidates: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
