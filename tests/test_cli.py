@@ -11,7 +11,7 @@ import pytest
 
 from semsearch.cli import cli
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
 
 
 def run(runner, args, embedder=None, **kwargs):

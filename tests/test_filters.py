@@ -13,7 +13,7 @@ from semsearch.cli import cli
 from semsearch.search.filters import FilterError, PaperFilter, parse_date, parse_digest_day
 from semsearch.search import SearchIndex
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
 
 QUESTION = "video generation with diffusion models"
 

@@ -25,27 +25,7 @@ from semsearch.storage.locking import write_lock
 from semsearch.storage.store import Store
 from semsearch.storage.vectors import VectorIndex
 from tests.fakes import HashingEmbedder
-
-DIGEST_HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"
-ABSTRACT_A = (
-    "We train a transformer on parallel corpora for low-resource Indian languages and release the data. "
-    "Our models improve translation quality over strong baselines on every benchmark we consider."
-)
-ABSTRACT_B = (
-    "We partition optimizer states, gradients and parameters across data-parallel workers to cut memory. "
-    "This lets us train models with a trillion parameters on current hardware clusters efficiently."
-)
-ABSTRACT_C = (
-    "A graph neural network for traffic forecasting that models road sensors as nodes in a dynamic graph. "
-    "It outperforms recurrent baselines on two public traffic data sets with fewer parameters."
-)
-
-
-def write_digest(path: Path, date_line: str, papers: list[tuple[str, str]]) -> Path:
-    """Write a digest in the seed's layout."""
-    body = "".join(f"{title}\n\n{abstract}\n\n" for title, abstract in papers)
-    path.write_text(DIGEST_HEADER + f"{date_line}\n\n" + body, encoding="utf-8")
-    return path
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
 
 
 def all_papers(folder: Path) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -20,26 +20,9 @@ from semsearch.cli import cli
 from semsearch.web import create_app
 from semsearch.web.app import is_loopback
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
+from tests.helpers import ABSTRACT_A, HOSTILE_TITLE, write_digest, write_hostile_digest
 
 REPO = Path(__file__).resolve().parents[1]
-HOSTILE_TITLE = "<script>alert(1)</script>"
-HOSTILE_ABSTRACT = (
-    'Abstracts may hold markup: <b>bold</b>, <img src=x onerror="alert(2)"> and <a href="javascript:alert(3)">a '
-    "link</a>, quotes \" ' and ampersands &amp; too. We benchmark hostile markup sanitization in digests."
-)
-
-
-def write_hostile_digest(folder: Path) -> Path:
-    """A digest whose title is a script tag, whose abstract holds HTML, and one paper with an arXiv id."""
-    path = folder / "hostile_2025-07-01.txt"
-    path.write_text(
-        DIGEST_HEADER
-        + f"Jul 1\n\n{HOSTILE_TITLE}\n\n{HOSTILE_ABSTRACT}\n\n"
-        + f"Partitioned Optimizer States for Trillion Parameter Training\n\nhttps://arxiv.org/abs/2507.01234\n\n{ABSTRACT_B}\n\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture(scope="module")

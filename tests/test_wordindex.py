@@ -17,7 +17,7 @@ from semsearch.search import SearchIndex
 from semsearch.storage.store import FtsTokenizer, Store
 from semsearch.storage.terms import TermCounter
 from semsearch.storage.wordindex import Postings, decode_counts, encode_counts
-from tests.test_index import ABSTRACT_A, ABSTRACT_C, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_C, write_digest
 
 RECENT_ONLY = index.MergePolicy(merge_threshold=100_000)
 MERGE_EVERY_WRITE = index.MergePolicy(merge_threshold=1)
