@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import index
+from semsearch.keys import document_text
 from semsearch.model.embed import (
     BUNDLED_MODEL_ID,
     QuantizedEmbedder,
