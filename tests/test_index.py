@@ -197,14 +197,42 @@ def test_rebuild_with_new_digests_and_reuse_vectors(tmp_path, seed_digest, fake_
         index.rebuild(folder, [], HashingEmbedder(model_id="test/other"), reuse_vectors=True)
 
 
-def test_missing_vector_file_still_answers_from_stored_vectors(tmp_path, seed_digest, fake_embedder, caplog):
+@pytest.mark.parametrize("damage", ["deleted", "unreadable"])
+def test_missing_or_unreadable_vector_file_answers_as_before_from_stored_vectors(
+    tmp_path, seed_digest, fake_embedder, caplog, damage
+):
     folder = tmp_path / "idx"
     index.update(folder, [seed_digest], fake_embedder)
-    for path in folder.glob("vectors-*.faiss"):
-        path.write_bytes(b"not a faiss file")
-    with SearchIndex(folder, fake_embedder) as search_index:
-        hits = search_index.ask("ZeRO memory optimizations", 3)
-    assert hits and "rebuild --reuse-vectors" in caplog.text
+    # Recent papers beside the file, one of them a revision that supersedes a vector the file holds.
+    day = write_digest(
+        tmp_path / "n_2025-03-01.txt",
+        "Mar 1",
+        [("Traffic Graphs", ABSTRACT_C), ("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", ABSTRACT_B)],
+    )
+    index.update(folder, [day], fake_embedder)
+    questions = ["ZeRO memory optimizations", "partition optimizer states across data-parallel workers", "traffic graph"]
+
+    def answers() -> list[list[tuple[str, str, float]]]:
+        with SearchIndex(folder, fake_embedder) as search_index:
+            return [
+                [(hit.paper.key, hit.score_kind, hit.score) for hit in search_index.ask(question, 10, mode=mode)]
+                for question in questions
+                for mode in ("dense", "hybrid")
+            ]
+
+    before = answers()
+    assert "rebuild --reuse-vectors" not in caplog.text
+    (vector_file,) = folder.glob("vectors-*.faiss")
+    if damage == "deleted":
+        vector_file.unlink()
+    else:
+        vector_file.write_bytes(b"not a faiss file")
+    after = answers()
+    assert "rebuild --reuse-vectors" in caplog.text  # the warning names the repair
+    for old, new in zip(before, after, strict=True):
+        assert [(key, kind) for key, kind, _ in new] == [(key, kind) for key, kind, _ in old]
+        # The same vectors, read from the database instead of the file (and kept as 16-bit floats, as the file does).
+        assert [score for *_, score in new] == pytest.approx([score for *_, score in old], abs=1e-5)
 
 
 def test_missing_and_corrupt_index_errors(tmp_path, fake_embedder):
