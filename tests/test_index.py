@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -247,12 +248,34 @@ def test_missing_and_corrupt_index_errors(tmp_path, fake_embedder):
 
 def test_second_writer_waits_or_fails_fast(tmp_path, seed_digest, fake_embedder):
     folder = tmp_path / "idx"
-    waited = []
-    with write_lock(folder):
+    waiting = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def second_writer() -> None:
+        try:
+            outcome["report"] = index.update(folder, [seed_digest], HashingEmbedder(), on_wait=waiting.set)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome["error"] = exc
+
+    with write_lock(folder):  # the first writer
+        # --no-wait: fails at once, having stored nothing.
         with pytest.raises(IndexBusyError, match="another semsearch update"):
             index.update(folder, [seed_digest], fake_embedder, wait=False)
-    report = index.update(folder, [seed_digest], fake_embedder, on_wait=lambda: waited.append(1))
-    assert report.added == 63 and waited == []
+        assert fake_embedder.documents_embedded == 0 and not (folder / "papers.sqlite3").exists()
+        # Without it: says it waits, and waits for as long as the lock is held.
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        assert waiting.wait(timeout=30), "the second writer never reported waiting"
+        writer.join(timeout=1.0)
+        assert writer.is_alive() and outcome == {} and not (folder / "papers.sqlite3").exists()
+    writer.join(timeout=60)  # the lock is released: it proceeds
+    assert not writer.is_alive() and "error" not in outcome, outcome
+    report = outcome["report"]
+    assert isinstance(report, index.UpdateReport) and (report.added, report.papers) == (63, 63)
+    # A writer that finds the index free neither waits nor fails.
+    waited = []
+    again = index.update(folder, [seed_digest], fake_embedder, wait=False, on_wait=lambda: waited.append(1))
+    assert again.already_present == 63 and waited == []
 
 
 def test_related_resolution_and_never_itself(tmp_path, seed_digest, fake_embedder):
