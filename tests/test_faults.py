@@ -62,11 +62,16 @@ def test_two_writers_at_once_both_land(tmp_path, hf_daily):
 def test_second_writer_with_no_wait_fails_cleanly(tmp_path, hf_daily):
     folder = tmp_path / "idx"
     slow = semsearch_process(["update", str(hf_daily / "digests")], folder, seconds_per_document=0.002)
-    time.sleep(1.5)
+    # It says "Embedding N papers..." once it holds the lock (inputs are parsed before the lock is taken).
+    lines = iter(slow.stderr.readline, "")
+    assert any(line.startswith("Embedding") for line in lines), "the first writer never started embedding"
     fast = semsearch_process(["update", str(hf_daily / "digests"), "--no-wait"], folder)
     _, err = fast.communicate(timeout=60)
     assert fast.returncode == 1 and err.startswith("Error: another semsearch update is writing") and "Traceback" not in err
-    assert slow.wait(timeout=120) == 0
+    assert slow.poll() is None  # the first writer was still writing: the failure was the lock's, at once
+    _, slow_err = slow.communicate(timeout=120)
+    assert slow.returncode == 0, slow_err
+    assert info(folder)["papers"] == 3506
 
 
 # Reads the index in a loop until the stop file exists (then once more), each read in a fresh SearchIndex, and prints
