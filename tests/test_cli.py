@@ -71,14 +71,15 @@ def test_ask_text_json_and_abstracts(runner, seeded):
     assert data[0]["abstract"][:60] in with_abstracts.stdout.replace("\n       ", " ")
 
 
-def test_ask_with_no_hits_is_not_an_error(tmp_path, runner):
+def test_no_hits_is_not_an_error(tmp_path, runner):
     folder = tmp_path / "idx"
     digest = write_digest(tmp_path / "one_2025-01-01.txt", "Jan 1", [("Lonely Paper", ABSTRACT_A)])
     run(runner, ["update", str(digest), "--index", str(folder)])
-    result = run(runner, ["related", "Lonely Paper", "--index", str(folder), "--json"])
-    assert result.exit_code == 0 and json.loads(result.stdout) == []
-    text = run(runner, ["related", "Lonely Paper", "--index", str(folder)])
-    assert text.exit_code == 0 and text.stdout == "" and "No papers found" in text.stderr
+    for args in (["related", "Lonely Paper"], ["ask", "parallel corpora", "--since", "2025-01-02"]):
+        result = run(runner, [*args, "--index", str(folder), "--json"])
+        assert result.exit_code == 0 and json.loads(result.stdout) == [], (args, result.output)
+        text = run(runner, [*args, "--index", str(folder)])
+        assert text.exit_code == 0 and text.stdout == "" and "No papers found" in text.stderr, (args, text.output)
 
 
 def test_related_by_key_title_and_stdin(runner, seeded):
@@ -105,7 +106,7 @@ def test_show_and_info(runner, seeded, seed_digest):
     assert text.exit_code == 0 and "papers    63" in text.stdout
 
 
-def test_rebuild_command(runner, seeded):
+def test_rebuild_re_embeds_and_rebuild_reuse_vectors_repairs(runner, seeded):
     result = run(runner, ["rebuild", "--index", str(seeded), "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["papers"] == 63

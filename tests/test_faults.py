@@ -249,7 +249,7 @@ def test_check_finds_vector_file_damage_and_rebuild_repairs_it(tmp_path, seed_di
     assert repaired.embedded == 0 and index.check(folder).ok
 
 
-def test_check_and_commands_on_a_corrupt_database(tmp_path, seed_digest, fake_embedder):
+def test_a_corrupt_database_fails_check_ask_and_info_with_one_line(tmp_path, seed_digest, fake_embedder):
     folder = tmp_path / "idx"
     index.update(folder, [seed_digest], fake_embedder)
     database = folder / "papers.sqlite3"
