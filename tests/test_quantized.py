@@ -74,6 +74,7 @@ def test_quantizing_refuses_an_export_that_is_not_fp32(int8_embedder, tmp_path: 
         quantize_export(fast_query_dir(INT8), tmp_path / "twice")
 
 
+@pytest.mark.slow
 def test_int8_abstracts_stay_close_to_fp32(int8_embedder, arxiv):
     texts = [document_text(r["title"], r["abstract"]) for r in arxiv[:300]]
     fp32 = OnnxQueryEncoder(fast_query_dir(FP32)).embed_documents(texts)
@@ -155,6 +156,7 @@ def _semsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(executable), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_builds_int8_by_default_and_keeps_each_index_on_its_variant(int8_embedder, seed_digest, tmp_path):
     """Real processes: a new index is int8; later updates and questions follow what the index records."""
     int8_index, fp32_index = tmp_path / "int8", tmp_path / "fp32"
