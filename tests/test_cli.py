@@ -178,7 +178,8 @@ def test_help_does_not_import_heavy_modules():
         "        cli.main(args, prog_name='semsearch')\n"
         "    except SystemExit as exit:\n"
         "        assert exit.code == 0, args\n"
-        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'faiss', 'numpy', 'transformers') if m in sys.modules)\n"
+        "heavy = ('torch', 'sentence_transformers', 'faiss', 'numpy', 'transformers')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
 from semsearch.errors import ModelUnavailableError
+from semsearch.model.embed import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, file_sha256
 from semsearch.model.onnx import (
     DATA_NAME,
     MANIFEST_NAME,

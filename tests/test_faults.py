@@ -67,7 +67,8 @@ def test_second_writer_with_no_wait_fails_cleanly(tmp_path, hf_daily):
     assert any(line.startswith("Embedding") for line in lines), "the first writer never started embedding"
     fast = semsearch_process(["update", str(hf_daily / "digests"), "--no-wait"], folder)
     _, err = fast.communicate(timeout=60)
-    assert fast.returncode == 1 and err.startswith("Error: another semsearch update is writing") and "Traceback" not in err
+    assert fast.returncode == 1, err
+    assert err.startswith("Error: another semsearch update is writing") and "Traceback" not in err
     assert slow.poll() is None  # the first writer was still writing: the failure was the lock's, at once
     _, slow_err = slow.communicate(timeout=120)
     assert slow.returncode == 0, slow_err

@@ -28,6 +28,8 @@ from semsearch.storage.vectors import VectorIndex
 from tests.fakes import HashingEmbedder
 from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
 
+ZERO_TITLE = "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models"
+
 
 def all_papers(folder: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     """key -> (title, dates) for every paper in an index."""
@@ -83,7 +85,9 @@ def test_hf_daily_in_two_halves_equals_all_at_once(tmp_path, hf_daily, fake_embe
 
 
 def test_same_paper_in_two_digests_is_one_paper_with_both_dates(tmp_path, fake_embedder):
-    day1 = write_digest(tmp_path / "d_2025-06-10.txt", "Jun 10", [("Shared Paper", ABSTRACT_A), ("Only One", ABSTRACT_B)])
+    day1 = write_digest(
+        tmp_path / "d_2025-06-10.txt", "Jun 10", [("Shared Paper", ABSTRACT_A), ("Only One", ABSTRACT_B)]
+    )
     day2 = write_digest(tmp_path / "d_2025-06-11.txt", "Jun 11", [("Shared  paper", ABSTRACT_A)])
     folder = tmp_path / "idx"
     report = index.update(folder, [day1, day2], fake_embedder)
@@ -97,7 +101,8 @@ def test_same_paper_in_two_digests_is_one_paper_with_both_dates(tmp_path, fake_e
 
 def test_revised_abstract_updates_text_and_vector(tmp_path, fake_embedder):
     folder = tmp_path / "idx"
-    index.update(folder, [write_digest(tmp_path / "a_2025-01-01.txt", "Jan 1", [("Paper X", ABSTRACT_A)])], fake_embedder)
+    first = write_digest(tmp_path / "a_2025-01-01.txt", "Jan 1", [("Paper X", ABSTRACT_A)])
+    index.update(folder, [first], fake_embedder)
     with SearchIndex(folder) as search_index:
         before = search_index._store.vector_of(search_index.resolve("Paper X").id, fake_embedder.dim)
     revised = write_digest(tmp_path / "a_2025-01-02.txt", "Jan 2", [("Paper X", ABSTRACT_C)])
@@ -208,10 +213,14 @@ def test_missing_or_unreadable_vector_file_answers_as_before_from_stored_vectors
     day = write_digest(
         tmp_path / "n_2025-03-01.txt",
         "Mar 1",
-        [("Traffic Graphs", ABSTRACT_C), ("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", ABSTRACT_B)],
+        [("Traffic Graphs", ABSTRACT_C), (ZERO_TITLE, ABSTRACT_B)],
     )
     index.update(folder, [day], fake_embedder)
-    questions = ["ZeRO memory optimizations", "partition optimizer states across data-parallel workers", "traffic graph"]
+    questions = [
+        "ZeRO memory optimizations",
+        "partition optimizer states across data-parallel workers",
+        "traffic graph",
+    ]
 
     def answers() -> list[list[tuple[str, str, float]]]:
         with SearchIndex(folder, fake_embedder) as search_index:
@@ -282,7 +291,7 @@ def test_related_resolution_and_never_itself(tmp_path, seed_digest, fake_embedde
     folder = tmp_path / "idx"
     index.update(folder, [seed_digest], fake_embedder)
     with SearchIndex(folder, fake_embedder) as search_index:
-        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        zero = search_index.resolve(ZERO_TITLE)
         assert search_index.resolve(zero.key).id == zero.id
         assert search_index.resolve(zero.key.upper()).id == zero.id
         assert search_index.resolve("toward training trillion").id == zero.id
@@ -318,7 +327,7 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
     day = write_digest(
         tmp_path / "n_2025-03-01.txt",
         "Mar 1",
-        [("Traffic Graphs", ABSTRACT_C), ("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", ABSTRACT_B)],
+        [("Traffic Graphs", ABSTRACT_C), (ZERO_TITLE, ABSTRACT_B)],
     )
     report = index.update(folder, [day], fake_embedder)
     assert (report.added, report.updated) == (1, 1)
@@ -328,7 +337,7 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
         hits = search_index.ask("graph neural network traffic forecasting road sensors", 63)
         ids = [hit.paper.id for hit in hits]
         assert hits[0].paper.title == "Traffic Graphs" and len(ids) == len(set(ids)) == 63
-        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        zero = search_index.resolve(ZERO_TITLE)
         query = "partition optimizer states gradients parameters data-parallel workers"
         (match,) = [hit for hit in search_index.ask(query, 64, mode="dense") if hit.paper.id == zero.id]
         revised = fake_embedder._vector(document_text(zero.title, ABSTRACT_B)).astype(np.float16).astype(np.float32)
@@ -352,12 +361,13 @@ def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, h
 
     centroids = centroids_of(folder / first.vector_file)
 
-    index.update(folder, [seed_digest], HashingEmbedder(), policy=policy)  # 63 new papers: past the threshold, so merged
+    # 63 new papers: past the threshold, so merged.
+    index.update(folder, [seed_digest], HashingEmbedder(), policy=policy)
     with SearchIndex(folder, HashingEmbedder()) as search_index:
         second = search_index.info()
         assert second.vector_file != first.vector_file and second.unindexed == 0
         assert second.index_factory == first.index_factory
-        hits = search_index.ask("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", 1)
+        hits = search_index.ask(ZERO_TITLE, 1)
         assert hits[0].paper.title.startswith("ZeRO")
     assert faiss.read_index(str(folder / second.vector_file)).ntotal == 3506 + 63
     assert np.array_equal(centroids_of(folder / second.vector_file), centroids)  # extended, not retrained

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semsearch.errors import ModelMismatchError, ModelUnavailableError
 from semsearch.keys import document_text
 from semsearch.model.embed import (
     BUNDLED_MODEL_ID,
@@ -23,10 +24,9 @@ from semsearch.model.embed import (
     model_id_for,
     precision_of,
 )
-from semsearch.errors import ModelMismatchError, ModelUnavailableError
 from semsearch.model.onnx import DATA_NAME, MANIFEST_NAME, ONNX_NAME, OnnxQueryEncoder, quantize_export
-from semsearch.search import SearchIndex
 from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8
+from semsearch.search import SearchIndex
 
 pytestmark = pytest.mark.model
 
@@ -164,10 +164,11 @@ def test_cli_builds_int8_by_default_and_keeps_each_index_on_its_variant(int8_emb
     info = json.loads(_semsearch("info", "--json", "--index", str(int8_index), cwd=tmp_path).stdout)
     assert info["model"] == model_id_for(INT8)
 
-    asked = _semsearch("ask", "parallel corpora for Indian languages", "--json", "--index", str(int8_index), cwd=tmp_path)
+    question = "parallel corpora for Indian languages"
+    asked = _semsearch("ask", question, "--json", "--index", str(int8_index), cwd=tmp_path)
     assert asked.returncode == 0, asked.stderr
     with SearchIndex(int8_index, int8_embedder) as search_index:
-        expected = search_index.ask("parallel corpora for Indian languages", 10)
+        expected = search_index.ask(question, 10)
     assert [hit["key"] for hit in json.loads(asked.stdout)] == [hit.paper.key for hit in expected]
 
     mixed = _semsearch("update", str(seed_digest), "--precision", "fp32", "--index", str(int8_index), cwd=tmp_path)
@@ -184,7 +185,8 @@ def test_cli_builds_int8_by_default_and_keeps_each_index_on_its_variant(int8_emb
 
 def test_rebuild_switches_an_index_to_the_precision_asked_for(seed_digest, tmp_path, int8_embedder):
     folder = tmp_path / "index"
-    assert _semsearch("update", str(seed_digest), "--precision", "fp32", "--index", str(folder), cwd=tmp_path).returncode == 0
+    made = _semsearch("update", str(seed_digest), "--precision", "fp32", "--index", str(folder), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
     switched = _semsearch("rebuild", "--precision", "int8", "--index", str(folder), "--json", cwd=tmp_path)
     assert switched.returncode == 0, switched.stderr
     with SearchIndex(folder, int8_embedder) as search_index:
