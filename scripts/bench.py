@@ -182,7 +182,9 @@ def bench_ingest(n: int) -> None:
         ),
         # Not used: in a padded batch a text's int8 vector depends on its neighbours (see measure_quantization.py).
         "onnx-int8, length-sorted batches of 32": _rate(int8_two_threads.embed_documents, texts),
-        "onnx-int8, unsorted batches of 32": _rate(lambda t: int8_two_threads.embed_documents(t, by_length=False), texts),
+        "onnx-int8, unsorted batches of 32": _rate(
+            lambda t: int8_two_threads.embed_documents(t, by_length=False), texts
+        ),
     }
     baseline, baseline_cpu = results.pop("torch-fp32")
     report(f"ingest torch-fp32 ({n} arXiv abstracts)", f"{baseline:.1f} abstracts/s ({baseline_cpu:.1f} per CPU-s)")
@@ -353,8 +355,9 @@ def compare_exact_ivf(
     single_threaded_searches()  # as the CLI and the server search
     everything = np.concatenate(list(question_sets.values()))
     exact = VectorIndex.build(vectors.shape[1], ids, vectors, factory=FLAT_FACTORY)
-    exact_times, truth = _latencies(lambda q: exact.search(q, 10), everything)
-    exact = None  # frees the flat index before the IVF one is built
+    # The search is bound now, so deleting the exact index below frees it once the timing is done.
+    exact_times, truth = _latencies(lambda q, search=exact.search: search(q, 10), everything)
+    del exact
 
     def recall_per_set(found: list[set[int]]) -> str:
         recalls, offset = [], 0
@@ -406,7 +409,8 @@ def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
         all_ids, all_vectors = search_index.stored_vectors()
     question_sets = question_vectors(ARXIV_INDEX)
     for size in sizes:
-        compare_exact_ivf(all_ids[:size], all_vectors[:size], question_sets, nprobes, f"{min(size, len(all_ids)):,} real vectors")
+        label = f"{min(size, len(all_ids)):,} real vectors"
+        compare_exact_ivf(all_ids[:size], all_vectors[:size], question_sets, nprobes, label)
     print(f"  (semsearch switches to IVF from {DEFAULT_POLICY.approximate_from:,} papers)", file=sys.stderr)
 
 
@@ -420,7 +424,9 @@ def main() -> None:
     parser.add_argument("--ingest-n", type=int, default=2000, help="abstracts to embed per backend")
     parser.add_argument("--ann-size", type=int, default=1_000_000, help="vectors in the ANN section")
     parser.add_argument("--switch-size", type=int, action="append", help="sizes for the switch section")
-    parser.add_argument("--nprobe", type=int, action="append", help="nprobe values to try (default: semsearch's and a few around it)")
+    parser.add_argument(
+        "--nprobe", type=int, action="append", help="nprobe values to try (default: semsearch's and a few around it)"
+    )
     args = parser.parse_args()
     from semsearch.storage.vectors import DEFAULT_NPROBE
 

@@ -28,14 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir
-from semsearch.evaluation.metrics import MEASURES, evaluate_run
-from semsearch.keys import document_text
-from semsearch.model.embed import SentenceTransformerEmbedder
-from semsearch.search import fusion, lexical
-from semsearch.search.explain import nearest_sentences, sentences
-from semsearch.search.wordvectors import bundled_word_vectors
-from semsearch.storage.store import passage_bm25
+from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir  # noqa: E402
+from semsearch.evaluation.metrics import MEASURES, evaluate_run  # noqa: E402
+from semsearch.keys import document_text  # noqa: E402
+from semsearch.model.embed import SentenceTransformerEmbedder  # noqa: E402
+from semsearch.search import SearchIndex, fusion, lexical  # noqa: E402
+from semsearch.search.explain import nearest_sentences, sentences  # noqa: E402
+from semsearch.search.wordvectors import bundled_word_vectors  # noqa: E402
+from semsearch.storage.store import passage_bm25  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}
@@ -92,18 +92,26 @@ def tune(args, embedder) -> None:
     grid = []
     for title_weight in (1.0, 2.0, 3.0, 4.0):
         lex = {q: data.lexical(text, depth, (title_weight, 1.0)) for q, text in queries.items()}
-        score = lambda fuse, lex=lex: evaluate_run(
-            {q: data.docs(fuse(dense[q], lex[q])) for q in queries}, data.train.qrels
-        )
-        grid.append((score(lambda d, l: l)["ndcg@10"], title_weight, "lexical alone", None))
+
+        def score(fuse, lex=lex) -> dict[str, float]:
+            return evaluate_run({q: data.docs(fuse(dense[q], lex[q])) for q in queries}, data.train.qrels)
+
+        lexical_alone = score(lambda _dense_hits, lexical_hits: lexical_hits)
+        grid.append((lexical_alone["ndcg@10"], title_weight, "lexical alone", None))
         for k, weight in itertools.product((1, 2, 5, 10, 20, 60), (1.0, 1.25, 1.5)):
-            fuse = lambda d, l, k=k, weight=weight: fusion.reciprocal_rank_fusion([d, l], k=k, weights=[1.0, weight])
-            grid.append((score(fuse)["ndcg@10"], title_weight, "rrf", (k, weight)))
+
+            def rrf(dense_hits, lexical_hits, k=k, weight=weight):
+                return fusion.reciprocal_rank_fusion([dense_hits, lexical_hits], k=k, weights=[1.0, weight])
+
+            grid.append((score(rrf)["ndcg@10"], title_weight, "rrf", (k, weight)))
         for method, share in itertools.product(("minmax", "zscore"), np.arange(0.3, 0.71, 0.05)):
-            fuse = lambda d, l, share=share, method=method: fusion.normalized_score_fusion(
-                [d, l], weights=[1 - share, share], method=method
-            )
-            grid.append((score(fuse)["ndcg@10"], title_weight, method, round(float(share), 2)))
+
+            def normalized(dense_hits, lexical_hits, method=method, share=share):
+                return fusion.normalized_score_fusion(
+                    [dense_hits, lexical_hits], weights=[1 - share, share], method=method
+                )
+
+            grid.append((score(normalized)["ndcg@10"], title_weight, method, round(float(share), 2)))
         print(f"title weight {title_weight}: best {max(grid)[0]:.4f} so far", file=sys.stderr, flush=True)
     print("train nDCG@10 (best per method and title weight):")
     for method in ("lexical alone", "rrf", "minmax", "zscore"):
@@ -123,7 +131,9 @@ def related(args, embedder) -> None:
     modes = {
         "dense": lambda v, t, x: data.search.rank("dense", "", v, 100, x),
         "lexical": lambda v, t, x: data.lexical(t, 100, exclude=x),
-        "hybrid": lambda v, t, x: fusion.hybrid(data.search.rank("dense", "", v, 100, x), data.lexical(t, 100, exclude=x)),
+        "hybrid": lambda v, t, x: fusion.hybrid(
+            data.search.rank("dense", "", v, 100, x), data.lexical(t, 100, exclude=x)
+        ),
     }
     print("known item: the first two sentences of 1,000 abstracts, pasted (`related -`), must find their paper")
     for mode, rank in modes.items():

@@ -92,11 +92,15 @@ def main() -> None:
         codes = [writer.wait() for writer in writers]
         concurrent = (len(writers), sum(code == 0 for code in codes), papers(folder))
 
-    print("| command | attempts | killed mid-run | `check` failures | committed papers lost | failed questions | papers after finishing |")
+    print(
+        "| command | attempts | killed mid-run | `check` failures | committed papers lost | failed questions "
+        "| papers after finishing |"
+    )
     print("|---|---|---|---|---|---|---|")
     for command, attempts, kills, broken, lost, failed, final in table:
         print(f"| {command} | {attempts} | {kills} | {broken} | {lost} | {failed} | {final} of 3506 |")
-    print(f"\nconcurrent writers: {concurrent[0]} started at once, {concurrent[1]} succeeded, {concurrent[2]} of 3506 papers indexed")
+    started, succeeded, indexed = concurrent
+    print(f"\nconcurrent writers: {started} started at once, {succeeded} succeeded, {indexed} of 3506 papers indexed")
 
 
 if __name__ == "__main__":

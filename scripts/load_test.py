@@ -111,7 +111,7 @@ def start_server(index: Path, threads: int, log_path: Path) -> tuple[subprocess.
             line = lines.get(timeout=0.5)
         except queue.Empty:
             if process.poll() is not None:
-                raise SystemExit(f"the server exited with {process.returncode}; see {log_path}")
+                raise SystemExit(f"the server exited with {process.returncode}; see {log_path}") from None
             continue
         if line.startswith("Serving "):
             url = line.rsplit(" at ", 1)[1].strip()

@@ -621,9 +621,15 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
 
 @cli.command()
 @index_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; this machine only by default.")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on (0: any free port)."
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on; this machine only by default."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
 )
 @click.option(
     "--threads",

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from tests.fakes import HashingEmbedder
 
+
 def pytest_configure(config) -> None:
     """Keep derived files (the ONNX export, eval caches) inside this test session, for subprocesses too."""
     if "SEMSEARCH_CACHE_DIR" not in os.environ:

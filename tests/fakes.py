@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import re
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-
 
 # Common words would otherwise dominate every vector and drown the words that tell papers apart.
 _STOPWORDS = frozenset(

@@ -19,7 +19,7 @@ import pytest
 
 from semsearch import index
 from tests.fakes import HashingEmbedder
-from tests.test_web import HOSTILE_TITLE, write_hostile_digest
+from tests.helpers import HOSTILE_TITLE, write_hostile_digest
 
 pytestmark = pytest.mark.browser
 

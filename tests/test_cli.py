@@ -14,7 +14,7 @@ import pytest
 from semsearch.cli import PaperNotFound, cli
 from semsearch.errors import PaperNotFoundError
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
 
 
 def run(runner, args, embedder=None, **kwargs):
@@ -117,14 +117,15 @@ def test_ask_text_json_and_abstracts(runner, seeded):
     assert data[0]["abstract"][:60] in with_abstracts.stdout.replace("\n       ", " ")
 
 
-def test_ask_with_no_hits_is_not_an_error(tmp_path, runner):
+def test_no_hits_is_not_an_error(tmp_path, runner):
     folder = tmp_path / "idx"
     digest = write_digest(tmp_path / "one_2025-01-01.txt", "Jan 1", [("Lonely Paper", ABSTRACT_A)])
     run(runner, ["update", str(digest), "--index", str(folder)])
-    result = run(runner, ["related", "Lonely Paper", "--index", str(folder), "--json"])
-    assert result.exit_code == 0 and json.loads(result.stdout) == []
-    text = run(runner, ["related", "Lonely Paper", "--index", str(folder)])
-    assert text.exit_code == 0 and text.stdout == "" and "No papers found" in text.stderr
+    for args in (["related", "Lonely Paper"], ["ask", "parallel corpora", "--since", "2025-01-02"]):
+        result = run(runner, [*args, "--index", str(folder), "--json"])
+        assert result.exit_code == 0 and json.loads(result.stdout) == [], (args, result.output)
+        text = run(runner, [*args, "--index", str(folder)])
+        assert text.exit_code == 0 and text.stdout == "" and "No papers found" in text.stderr, (args, text.output)
 
 
 def test_related_by_key_title_and_stdin(runner, seeded):
@@ -151,7 +152,7 @@ def test_show_and_info(runner, seeded, seed_digest):
     assert text.exit_code == 0 and "papers    63" in text.stdout
 
 
-def test_rebuild_command(runner, seeded):
+def test_rebuild_re_embeds_and_rebuild_reuse_vectors_repairs(runner, seeded):
     result = run(runner, ["rebuild", "--index", str(seeded), "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["papers"] == 63
@@ -259,7 +260,8 @@ def test_a_cut_list_of_candidates_says_how_many_it_left_out():
         shown = io.StringIO()
         PaperNotFound(PaperNotFoundError('"Paper" matches 13 papers', candidates, total=total)).show(shown)
         lines = shown.getvalue().splitlines()
-        assert lines[0] == 'Error: "Paper" matches 13 papers' and lines[1:9] == [f"  paper-{n}  Paper {n}" for n in range(8)]
+        assert lines[0] == 'Error: "Paper" matches 13 papers'
+        assert lines[1:9] == [f"  paper-{n}  Paper {n}" for n in range(8)]
         assert lines[9:] == ([more] if more else [])
     assert PaperNotFoundError("no paper matches").total is None
 
@@ -313,7 +315,8 @@ def test_help_does_not_import_heavy_modules():
         "        cli.main(args, prog_name='semsearch')\n"
         "    except SystemExit as exit:\n"
         "        assert exit.code == 0, args\n"
-        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'faiss', 'numpy', 'transformers') if m in sys.modules)\n"
+        "heavy = ('torch', 'sentence_transformers', 'faiss', 'numpy', 'transformers')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from semsearch.errors import DigestError
 from semsearch.ingest.digest import (
     Digest,
     DigestPaper,
@@ -17,7 +18,6 @@ from semsearch.ingest.digest import (
     parse_digest_text,
     read_digests,
 )
-from semsearch.errors import DigestError
 from semsearch.ingest.readers.sniff import NO_RECORDS
 
 HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"

@@ -144,6 +144,7 @@ def test_eval_on_a_slice_of_scifact(tmp_path, scifact):
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_eval_on_a_slice_of_scifact_with_the_real_model(tmp_path, scifact, real_embedder):
     folder = scifact_slice(scifact, tmp_path / "slice", queries=40, others=200)
     report = evaluate(folder, real_embedder, cache_dir=tmp_path / "cache")

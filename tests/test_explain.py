@@ -11,10 +11,10 @@ import pytest
 
 from semsearch import index
 from semsearch.cli import cli
-from semsearch.search.explain import Why, nearest_sentences, sentences
 from semsearch.search import SearchIndex
-from semsearch.storage.store import passage_bm25
+from semsearch.search.explain import Why, nearest_sentences, sentences
 from semsearch.search.wordvectors import bundled_word_vectors
+from semsearch.storage.store import passage_bm25
 from tests.fakes import HashingEmbedder
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,43 +62,125 @@ def test_two_writers_at_once_both_land(tmp_path, hf_daily):
 def test_second_writer_with_no_wait_fails_cleanly(tmp_path, hf_daily):
     folder = tmp_path / "idx"
     slow = semsearch_process(["update", str(hf_daily / "digests")], folder, seconds_per_document=0.002)
-    time.sleep(1.5)
+    # It says "Embedding N papers..." once it holds the lock (inputs are parsed before the lock is taken).
+    lines = iter(slow.stderr.readline, "")
+    assert any(line.startswith("Embedding") for line in lines), "the first writer never started embedding"
     fast = semsearch_process(["update", str(hf_daily / "digests"), "--no-wait"], folder)
     _, err = fast.communicate(timeout=60)
-    assert fast.returncode == 1 and err.startswith("Error: another semsearch update is writing") and "Traceback" not in err
-    assert slow.wait(timeout=120) == 0
+    assert fast.returncode == 1, err
+    assert err.startswith("Error: another semsearch update is writing") and "Traceback" not in err
+    assert slow.poll() is None  # the first writer was still writing: the failure was the lock's, at once
+    _, slow_err = slow.communicate(timeout=120)
+    assert slow.returncode == 0, slow_err
+    assert info(folder)["papers"] == 3506
+
+
+# Reads the index in a loop until the stop file exists (then once more), each read in a fresh SearchIndex, and prints
+# one JSON line per read: the committed state it saw and what its searches returned. Any warning (a fallback to
+# stored vectors or to FTS5 because a file the state named was gone) is printed too.
+READER = r"""
+import json, logging, sys
+from pathlib import Path
+from semsearch.search import SearchIndex
+from tests.fakes import HashingEmbedder
+
+folder, stop = Path(sys.argv[1]), Path(sys.argv[2])
+warnings = []
+handler = logging.Handler(logging.WARNING)
+handler.emit = lambda record: warnings.append(record.getMessage())
+logging.getLogger("semsearch").addHandler(handler)
+embedder = HashingEmbedder()
+while True:
+    last = stop.exists()
+    with SearchIndex(folder, embedder) as s:
+        with s._store.snapshot():  # one committed state: its papers and the files it names
+            state = s._store.state()
+            papers, recent = s._store.paper_count(), s._store.unindexed_count()
+        vector = embedder.embed_query("training large language models")
+        # Every paper the vectors answer for, from the snapshot the vectors were loaded in (maybe a later commit).
+        dense = [paper_id for paper_id, _ in s.rank("dense", "", vector, 10**6)]
+        lexical = [paper_id for paper_id, _ in s.rank("lexical", "training large language models", None, 10**6)]
+        hybrid = [hit.paper.id for hit in s.ask("training large language models", 20)]
+        stored = s._store.papers(dense)
+        print(json.dumps({
+            "papers": papers, "recent": recent, "vector_file": state.files.vector_file,
+            "word_file": state.files.word_file, "dense": len(dense), "dense_distinct": len(set(dense)),
+            "dense_stored": len(stored), "vector_layers": s._vectors.size, "lexical": len(lexical),
+            "lexical_distinct": len(set(lexical)), "hybrid": len(hybrid), "hybrid_distinct": len(set(hybrid)),
+            "warnings": warnings,
+        }), flush=True)
+    if last:
+        break
+"""
+
+
+def committed_state(folder: Path) -> dict:
+    """The state a read must report when no writer is running: papers, recent papers and the files named."""
+    with SearchIndex(folder) as search_index:
+        state = search_index._store.state()
+        return {
+            "papers": search_index._store.paper_count(),
+            "recent": search_index._store.unindexed_count(),
+            "vector_file": state.files.vector_file,
+            "word_file": state.files.word_file,
+        }
 
 
 def test_readers_during_writes_see_old_or_new_never_a_mix(tmp_path, hf_daily, seed_digest):
     files = sorted((hf_daily / "digests").glob("*.txt"))
-    folder = tmp_path / "idx"
-    assert semsearch_process(["update", str(seed_digest)], folder).wait(timeout=60) == 0
-    reader_code = (
-        "import json, sys, time\n"
-        "from semsearch.search import SearchIndex\n"
-        "from tests.fakes import HashingEmbedder\n"
-        "seen, deadline = [], time.time() + float(sys.argv[2])\n"
-        "while time.time() < deadline:\n"
-        "    with SearchIndex(__import__('pathlib').Path(sys.argv[1]), HashingEmbedder()) as s:\n"
-        "        n = s.info().papers\n"
-        "        hits = s.ask('training large language models', 20)\n"
-        "        ids = [h.paper.id for h in hits]\n"
-        "        assert len(hits) == 20 and len(set(ids)) == 20, ids\n"
-        "        seen.append(n)\n"
-        "print(json.dumps(seen))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    folder, stop = tmp_path / "idx", tmp_path / "stop"
+    # A small merge threshold: some commits only add recent papers, others merge them into new FAISS and word files.
+    policy = index.MergePolicy(merge_threshold=1000)
+    index.update(folder, [seed_digest], HashingEmbedder(), policy=policy)
+    committed = [committed_state(folder)]
     reader = subprocess.Popen(
-        [sys.executable, "-c", reader_code, str(folder), "12"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", READER, str(folder), str(stop)], env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    for start in range(0, len(files), 40):  # seven commits, some merged into a new FAISS file, some not
-        writer = semsearch_process(["update", *map(str, files[start : start + 40])], folder)
-        assert writer.wait(timeout=120) == 0
-    out, err = reader.communicate(timeout=120)
+    reads: queue.Queue[dict] = queue.Queue()
+    threading.Thread(target=lambda: [reads.put(json.loads(line)) for line in reader.stdout], daemon=True).start()
+    seen: list[dict] = []
+
+    def read_until(papers: int) -> None:
+        """Collect the reader's reads until one has seen `papers` (so each commit is seen before the next)."""
+        deadline = time.monotonic() + 60
+        while not seen or seen[-1]["papers"] != papers:
+            assert reader.poll() is None, reader.stderr.read()
+            try:
+                seen.append(reads.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                pytest.fail(f"the reader never saw the commit of {papers} papers; it saw {seen[-3:]}")
+
+    try:
+        read_until(committed[0]["papers"])
+        for start in range(0, len(files), 40):  # seven commits while the reader reads
+            index.update(folder, files[start : start + 40], HashingEmbedder(), policy=policy)
+            committed.append(committed_state(folder))
+            read_until(committed[-1]["papers"])
+    finally:
+        stop.touch()
+    _, err = reader.communicate(timeout=60)
     assert reader.returncode == 0, err
-    seen = json.loads(out)
-    assert len(seen) > 5 and seen == sorted(seen)  # counts only ever grow: each read saw one committed state
+    while not reads.empty():
+        seen.append(reads.get())
+
+    assert committed[-1]["papers"] == 63 + 3506
+    states = [{name: read[name] for name in ("papers", "recent", "vector_file", "word_file")} for read in seen]
+    counts = {state["papers"] for state in committed}
+    for read, state in zip(seen, states):
+        assert state in committed, state  # each read saw one committed state, whole: never one commit's count
+        assert read["warnings"] == [], read  # with another's files, nor a file deleted under it
+        # The vectors answer for every paper of one committed state, each once, each stored.
+        assert read["vector_layers"] == read["dense"] == read["dense_distinct"] == read["dense_stored"], read
+        assert read["dense"] in counts, read
+        assert read["lexical"] == read["lexical_distinct"] and read["hybrid"] == read["hybrid_distinct"] == 20, read
+    assert [state["papers"] for state in states] == sorted(state["papers"] for state in states)  # never back
+    assert states[-1] == committed[-1]  # the reader ran until the writers finished
+    assert len({state["papers"] for state in states}) == len(committed) >= 3  # it saw every commit
+    # Merges happened while it read: it saw new FAISS and word files, and commits that only added recent papers.
+    vector_files = {state["vector_file"] for state in states}
+    assert len(vector_files) >= 3 and len({state["word_file"] for state in states}) == len(vector_files)
+    assert any(state["recent"] > 0 for state in states) and any(state["recent"] == 0 for state in states[1:])
 
 
 @pytest.mark.parametrize("command", ["update", "rebuild"])
@@ -166,7 +250,7 @@ def test_check_finds_vector_file_damage_and_rebuild_repairs_it(tmp_path, seed_di
     assert repaired.embedded == 0 and index.check(folder).ok
 
 
-def test_check_and_commands_on_a_corrupt_database(tmp_path, seed_digest, fake_embedder):
+def test_a_corrupt_database_fails_check_ask_and_info_with_one_line(tmp_path, seed_digest, fake_embedder):
     folder = tmp_path / "idx"
     index.update(folder, [seed_digest], fake_embedder)
     database = folder / "papers.sqlite3"

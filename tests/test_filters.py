@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.search import filters
 from semsearch import index
 from semsearch.cli import cli
+from semsearch.search import SearchIndex, filters
 from semsearch.search.filters import FilterError, PaperFilter, parse_date, parse_digest_day
-from semsearch.search import SearchIndex
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
 
 QUESTION = "video generation with diffusion models"
 
@@ -130,8 +129,9 @@ def test_digest_day_and_file(hf_index, hf_daily):
 
 
 def test_a_paper_passes_when_any_appearance_matches(tmp_path, fake_embedder):
-    old = write_digest(tmp_path / "d_2025-01-10.txt", "Jan 10", [("Shared Paper", ABSTRACT_A), ("Old Only", ABSTRACT_B)])
-    new = write_digest(tmp_path / "d_2025-03-10.txt", "Mar 10", [("Shared Paper", ABSTRACT_A), ("New Only", ABSTRACT_C)])
+    shared = ("Shared Paper", ABSTRACT_A)
+    old = write_digest(tmp_path / "d_2025-01-10.txt", "Jan 10", [shared, ("Old Only", ABSTRACT_B)])
+    new = write_digest(tmp_path / "d_2025-03-10.txt", "Mar 10", [shared, ("New Only", ABSTRACT_C)])
     folder = tmp_path / "idx"
     index.update(folder, [old, new], fake_embedder)
     with SearchIndex(folder, fake_embedder) as search_index:
@@ -161,7 +161,8 @@ def test_unknown_year_dates_are_a_day_but_in_no_range(tmp_path, seed_digest, fak
 
 def test_papers_of_a_recent_update_pass_the_filter(tmp_path, fake_embedder):
     folder = tmp_path / "idx"
-    index.update(folder, [write_digest(tmp_path / "a_2025-01-01.txt", "Jan 1", [("First Paper", ABSTRACT_A)])], fake_embedder)
+    first = write_digest(tmp_path / "a_2025-01-01.txt", "Jan 1", [("First Paper", ABSTRACT_A)])
+    index.update(folder, [first], fake_embedder)
     second = write_digest(tmp_path / "b_2025-01-02.txt", "Jan 2", [("Second Paper", ABSTRACT_B), ("Third", ABSTRACT_C)])
     index.update(folder, [second], fake_embedder)  # these wait in the recent layer, beside the FAISS file
     with SearchIndex(folder, fake_embedder) as search_index:
@@ -169,7 +170,7 @@ def test_papers_of_a_recent_update_pass_the_filter(tmp_path, fake_embedder):
     assert [hit.paper.title for hit in hits] == ["Second Paper", "Third"]
 
 
-# -- the command line ---------------------------------------------------------------------------------------------------
+# -- the command line -------------------------------------------------------------------------------------------
 
 
 def run(runner, args):

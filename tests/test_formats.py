@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from semsearch.errors import DigestError, SemsearchError
 from semsearch.ingest.digest import (
     Digest,
     DigestPaper,
@@ -24,7 +25,6 @@ from semsearch.ingest.digest import (
     read_digest_file,
     read_digests,
 )
-from semsearch.errors import DigestError, SemsearchError
 
 IDS = [f"2506.{10001 + number:05d}" for number in range(8)]
 # Text that gzip cannot squeeze much, so a cut-off archive still holds some of it.

@@ -17,22 +17,22 @@ import quopri
 import random
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semsearch.ingest.digest import FORMATS, Digest, parse_digest_text, read_digests
 from semsearch.errors import SemsearchError
-from semsearch.keys import normalize_arxiv_id
+from semsearch.ingest.digest import FORMATS, Digest, parse_digest_text, read_digests
 from semsearch.ingest.readers.htmlpage import parse_html
 from semsearch.ingest.readers.jsonrecords import read_json, read_jsonl
 from semsearch.ingest.readers.mail import parse_message
 from semsearch.ingest.readers.raw import bytes_opener
 from semsearch.ingest.readers.sniff import sniff
+from semsearch.keys import normalize_arxiv_id
 
 pytestmark = pytest.mark.fuzz
 

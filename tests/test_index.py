@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,27 +26,9 @@ from semsearch.storage.locking import write_lock
 from semsearch.storage.store import Store
 from semsearch.storage.vectors import VectorIndex
 from tests.fakes import HashingEmbedder
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
 
-DIGEST_HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"
-ABSTRACT_A = (
-    "We train a transformer on parallel corpora for low-resource Indian languages and release the data. "
-    "Our models improve translation quality over strong baselines on every benchmark we consider."
-)
-ABSTRACT_B = (
-    "We partition optimizer states, gradients and parameters across data-parallel workers to cut memory. "
-    "This lets us train models with a trillion parameters on current hardware clusters efficiently."
-)
-ABSTRACT_C = (
-    "A graph neural network for traffic forecasting that models road sensors as nodes in a dynamic graph. "
-    "It outperforms recurrent baselines on two public traffic data sets with fewer parameters."
-)
-
-
-def write_digest(path: Path, date_line: str, papers: list[tuple[str, str]]) -> Path:
-    """Write a digest in the seed's layout."""
-    body = "".join(f"{title}\n\n{abstract}\n\n" for title, abstract in papers)
-    path.write_text(DIGEST_HEADER + f"{date_line}\n\n" + body, encoding="utf-8")
-    return path
+ZERO_TITLE = "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models"
 
 
 def all_papers(folder: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -102,7 +85,9 @@ def test_hf_daily_in_two_halves_equals_all_at_once(tmp_path, hf_daily, fake_embe
 
 
 def test_same_paper_in_two_digests_is_one_paper_with_both_dates(tmp_path, fake_embedder):
-    day1 = write_digest(tmp_path / "d_2025-06-10.txt", "Jun 10", [("Shared Paper", ABSTRACT_A), ("Only One", ABSTRACT_B)])
+    day1 = write_digest(
+        tmp_path / "d_2025-06-10.txt", "Jun 10", [("Shared Paper", ABSTRACT_A), ("Only One", ABSTRACT_B)]
+    )
     day2 = write_digest(tmp_path / "d_2025-06-11.txt", "Jun 11", [("Shared  paper", ABSTRACT_A)])
     folder = tmp_path / "idx"
     report = index.update(folder, [day1, day2], fake_embedder)
@@ -116,7 +101,8 @@ def test_same_paper_in_two_digests_is_one_paper_with_both_dates(tmp_path, fake_e
 
 def test_revised_abstract_updates_text_and_vector(tmp_path, fake_embedder):
     folder = tmp_path / "idx"
-    index.update(folder, [write_digest(tmp_path / "a_2025-01-01.txt", "Jan 1", [("Paper X", ABSTRACT_A)])], fake_embedder)
+    first = write_digest(tmp_path / "a_2025-01-01.txt", "Jan 1", [("Paper X", ABSTRACT_A)])
+    index.update(folder, [first], fake_embedder)
     with SearchIndex(folder) as search_index:
         before = search_index._store.vector_of(search_index.resolve("Paper X").id, fake_embedder.dim)
     revised = write_digest(tmp_path / "a_2025-01-02.txt", "Jan 2", [("Paper X", ABSTRACT_C)])
@@ -217,14 +203,46 @@ def test_rebuild_with_new_digests_and_reuse_vectors(tmp_path, seed_digest, fake_
         index.rebuild(folder, [], HashingEmbedder(model_id="test/other"), reuse_vectors=True)
 
 
-def test_missing_vector_file_still_answers_from_stored_vectors(tmp_path, seed_digest, fake_embedder, caplog):
+@pytest.mark.parametrize("damage", ["deleted", "unreadable"])
+def test_missing_or_unreadable_vector_file_answers_as_before_from_stored_vectors(
+    tmp_path, seed_digest, fake_embedder, caplog, damage
+):
     folder = tmp_path / "idx"
     index.update(folder, [seed_digest], fake_embedder)
-    for path in folder.glob("vectors-*.faiss"):
-        path.write_bytes(b"not a faiss file")
-    with SearchIndex(folder, fake_embedder) as search_index:
-        hits = search_index.ask("ZeRO memory optimizations", 3)
-    assert hits and "rebuild --reuse-vectors" in caplog.text
+    # Recent papers beside the file, one of them a revision that supersedes a vector the file holds.
+    day = write_digest(
+        tmp_path / "n_2025-03-01.txt",
+        "Mar 1",
+        [("Traffic Graphs", ABSTRACT_C), (ZERO_TITLE, ABSTRACT_B)],
+    )
+    index.update(folder, [day], fake_embedder)
+    questions = [
+        "ZeRO memory optimizations",
+        "partition optimizer states across data-parallel workers",
+        "traffic graph",
+    ]
+
+    def answers() -> list[list[tuple[str, str, float]]]:
+        with SearchIndex(folder, fake_embedder) as search_index:
+            return [
+                [(hit.paper.key, hit.score_kind, hit.score) for hit in search_index.ask(question, 10, mode=mode)]
+                for question in questions
+                for mode in ("dense", "hybrid")
+            ]
+
+    before = answers()
+    assert "rebuild --reuse-vectors" not in caplog.text
+    (vector_file,) = folder.glob("vectors-*.faiss")
+    if damage == "deleted":
+        vector_file.unlink()
+    else:
+        vector_file.write_bytes(b"not a faiss file")
+    after = answers()
+    assert "rebuild --reuse-vectors" in caplog.text  # the warning names the repair
+    for old, new in zip(before, after, strict=True):
+        assert [(key, kind) for key, kind, _ in new] == [(key, kind) for key, kind, _ in old]
+        # The same vectors, read from the database instead of the file (and kept as 16-bit floats, as the file does).
+        assert [score for *_, score in new] == pytest.approx([score for *_, score in old], abs=1e-5)
 
 
 def test_missing_and_corrupt_index_errors(tmp_path, fake_embedder):
@@ -239,19 +257,41 @@ def test_missing_and_corrupt_index_errors(tmp_path, fake_embedder):
 
 def test_second_writer_waits_or_fails_fast(tmp_path, seed_digest, fake_embedder):
     folder = tmp_path / "idx"
-    waited = []
-    with write_lock(folder):
+    waiting = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def second_writer() -> None:
+        try:
+            outcome["report"] = index.update(folder, [seed_digest], HashingEmbedder(), on_wait=waiting.set)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome["error"] = exc
+
+    with write_lock(folder):  # the first writer
+        # --no-wait: fails at once, having stored nothing.
         with pytest.raises(IndexBusyError, match="another semsearch update"):
             index.update(folder, [seed_digest], fake_embedder, wait=False)
-    report = index.update(folder, [seed_digest], fake_embedder, on_wait=lambda: waited.append(1))
-    assert report.added == 63 and waited == []
+        assert fake_embedder.documents_embedded == 0 and not (folder / "papers.sqlite3").exists()
+        # Without it: says it waits, and waits for as long as the lock is held.
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        assert waiting.wait(timeout=30), "the second writer never reported waiting"
+        writer.join(timeout=1.0)
+        assert writer.is_alive() and outcome == {} and not (folder / "papers.sqlite3").exists()
+    writer.join(timeout=60)  # the lock is released: it proceeds
+    assert not writer.is_alive() and "error" not in outcome, outcome
+    report = outcome["report"]
+    assert isinstance(report, index.UpdateReport) and (report.added, report.papers) == (63, 63)
+    # A writer that finds the index free neither waits nor fails.
+    waited = []
+    again = index.update(folder, [seed_digest], fake_embedder, wait=False, on_wait=lambda: waited.append(1))
+    assert again.already_present == 63 and waited == []
 
 
 def test_related_resolution_and_never_itself(tmp_path, seed_digest, fake_embedder):
     folder = tmp_path / "idx"
     index.update(folder, [seed_digest], fake_embedder)
     with SearchIndex(folder, fake_embedder) as search_index:
-        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        zero = search_index.resolve(ZERO_TITLE)
         assert search_index.resolve(zero.key).id == zero.id
         assert search_index.resolve(zero.key.upper()).id == zero.id
         assert search_index.resolve("toward training trillion").id == zero.id
@@ -287,7 +327,7 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
     day = write_digest(
         tmp_path / "n_2025-03-01.txt",
         "Mar 1",
-        [("Traffic Graphs", ABSTRACT_C), ("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", ABSTRACT_B)],
+        [("Traffic Graphs", ABSTRACT_C), (ZERO_TITLE, ABSTRACT_B)],
     )
     report = index.update(folder, [day], fake_embedder)
     assert (report.added, report.updated) == (1, 1)
@@ -297,7 +337,7 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
         hits = search_index.ask("graph neural network traffic forecasting road sensors", 63)
         ids = [hit.paper.id for hit in hits]
         assert hits[0].paper.title == "Traffic Graphs" and len(ids) == len(set(ids)) == 63
-        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        zero = search_index.resolve(ZERO_TITLE)
         query = "partition optimizer states gradients parameters data-parallel workers"
         (match,) = [hit for hit in search_index.ask(query, 64, mode="dense") if hit.paper.id == zero.id]
         revised = fake_embedder._vector(document_text(zero.title, ABSTRACT_B)).astype(np.float16).astype(np.float32)
@@ -321,12 +361,13 @@ def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, h
 
     centroids = centroids_of(folder / first.vector_file)
 
-    index.update(folder, [seed_digest], HashingEmbedder(), policy=policy)  # 63 new papers: past the threshold, so merged
+    # 63 new papers: past the threshold, so merged.
+    index.update(folder, [seed_digest], HashingEmbedder(), policy=policy)
     with SearchIndex(folder, HashingEmbedder()) as search_index:
         second = search_index.info()
         assert second.vector_file != first.vector_file and second.unindexed == 0
         assert second.index_factory == first.index_factory
-        hits = search_index.ask("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", 1)
+        hits = search_index.ask(ZERO_TITLE, 1)
         assert hits[0].paper.title.startswith("ZeRO")
     assert faiss.read_index(str(folder / second.vector_file)).ntotal == 3506 + 63
     assert np.array_equal(centroids_of(folder / second.vector_file), centroids)  # extended, not retrained

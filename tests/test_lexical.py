@@ -13,7 +13,7 @@ from semsearch.errors import IndexCorruptError, SemsearchError
 from semsearch.search import SearchIndex
 from semsearch.search.lexical import MAX_TERMS, STOPWORDS, fts_query, query_terms
 from semsearch.storage.store import Store
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
 
 HOSTILE = [
     '"unbalanced quote',

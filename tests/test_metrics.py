@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from semsearch.search import lexical
 from semsearch.evaluation.metrics import MEASURES, evaluate_run, measure, mrr_at_k, ndcg_at_k, recall_at_k
+from semsearch.search import lexical
 from semsearch.storage.store import Store
 
 LOG2_3 = math.log2(3)

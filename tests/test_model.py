@@ -39,7 +39,10 @@ def test_vectors_are_unit_length_and_384_d(seed_pair):
         ("how to choose training data for instruction tuning", ["Large-Scale Data Selection for Instruction Tuning"]),
         ("speech recognition without autoregressive decoding", ["Paraformer"]),
         ("word embeddings for Sinhala and English", ["Sinhala-English Word Embedding Alignment"]),
-        ("pipeline parallelism and the vocabulary layer", ["Balancing Pipeline Parallelism with Vocabulary Parallelism"]),
+        (
+            "pipeline parallelism and the vocabulary layer",
+            ["Balancing Pipeline Parallelism with Vocabulary Parallelism"],
+        ),
     ],
 )
 def test_reader_questions_find_their_papers(seed_pair, question, expected_titles):

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import index
 from semsearch.errors import ModelMismatchError, ModelUnavailableError
 from semsearch.keys import document_text
 from semsearch.model.bundled import BUNDLED_MODEL_ID, fast_query_dir, file_sha256, model_id_for, precision_of
 from semsearch.model.embed import QuantizedEmbedder, SentenceTransformerEmbedder
 from semsearch.model.onnx import DATA_NAME, MANIFEST_NAME, ONNX_NAME, OnnxQueryEncoder, quantize_export
-from semsearch.search import SearchIndex
 from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8
+from semsearch.search import SearchIndex
 
 pytestmark = pytest.mark.model
 
@@ -68,6 +67,7 @@ def test_quantizing_refuses_an_export_that_is_not_fp32(int8_embedder, tmp_path: 
         quantize_export(fast_query_dir(INT8), tmp_path / "twice")
 
 
+@pytest.mark.slow
 def test_int8_abstracts_stay_close_to_fp32(int8_embedder, arxiv):
     texts = [document_text(r["title"], r["abstract"]) for r in arxiv[:300]]
     fp32 = OnnxQueryEncoder(fast_query_dir(FP32)).embed_documents(texts)
@@ -154,6 +154,7 @@ def _semsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_builds_int8_by_default_and_keeps_each_index_on_its_variant(int8_embedder, seed_digest, tmp_path):
     """Real processes: a new index is int8; later updates and questions follow what the index records."""
     int8_index, fp32_index = tmp_path / "int8", tmp_path / "fp32"
@@ -161,10 +162,11 @@ def test_cli_builds_int8_by_default_and_keeps_each_index_on_its_variant(int8_emb
     info = json.loads(_semsearch("info", "--json", "--index", str(int8_index), cwd=tmp_path).stdout)
     assert info["model"] == model_id_for(INT8)
 
-    asked = _semsearch("ask", "parallel corpora for Indian languages", "--json", "--index", str(int8_index), cwd=tmp_path)
+    question = "parallel corpora for Indian languages"
+    asked = _semsearch("ask", question, "--json", "--index", str(int8_index), cwd=tmp_path)
     assert asked.returncode == 0, asked.stderr
     with SearchIndex(int8_index, int8_embedder) as search_index:
-        expected = search_index.ask("parallel corpora for Indian languages", 10)
+        expected = search_index.ask(question, 10)
     assert [hit["key"] for hit in json.loads(asked.stdout)] == [hit.paper.key for hit in expected]
 
     mixed = _semsearch("update", str(seed_digest), "--precision", "fp32", "--index", str(int8_index), cwd=tmp_path)
@@ -181,7 +183,8 @@ def test_cli_builds_int8_by_default_and_keeps_each_index_on_its_variant(int8_emb
 
 def test_rebuild_switches_an_index_to_the_precision_asked_for(seed_digest, tmp_path, int8_embedder):
     folder = tmp_path / "index"
-    assert _semsearch("update", str(seed_digest), "--precision", "fp32", "--index", str(folder), cwd=tmp_path).returncode == 0
+    made = _semsearch("update", str(seed_digest), "--precision", "fp32", "--index", str(folder), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
     switched = _semsearch("rebuild", "--precision", "int8", "--index", str(folder), "--json", cwd=tmp_path)
     assert switched.returncode == 0, switched.stderr
     with SearchIndex(folder, int8_embedder) as search_index:

@@ -20,26 +20,9 @@ from semsearch.cli import cli
 from semsearch.web import create_app
 from semsearch.web.server import is_loopback
 from tests.fakes import HashingEmbedder
-from tests.test_index import ABSTRACT_A, ABSTRACT_B, DIGEST_HEADER, write_digest
+from tests.helpers import ABSTRACT_A, HOSTILE_TITLE, write_digest, write_hostile_digest
 
 REPO = Path(__file__).resolve().parents[1]
-HOSTILE_TITLE = "<script>alert(1)</script>"
-HOSTILE_ABSTRACT = (
-    'Abstracts may hold markup: <b>bold</b>, <img src=x onerror="alert(2)"> and <a href="javascript:alert(3)">a '
-    "link</a>, quotes \" ' and ampersands &amp; too. We benchmark hostile markup sanitization in digests."
-)
-
-
-def write_hostile_digest(folder: Path) -> Path:
-    """A digest whose title is a script tag, whose abstract holds HTML, and one paper with an arXiv id."""
-    path = folder / "hostile_2025-07-01.txt"
-    path.write_text(
-        DIGEST_HEADER
-        + f"Jul 1\n\n{HOSTILE_TITLE}\n\n{HOSTILE_ABSTRACT}\n\n"
-        + f"Partitioned Optimizer States for Trillion Parameter Training\n\nhttps://arxiv.org/abs/2507.01234\n\n{ABSTRACT_B}\n\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +75,8 @@ def test_api_related_paper_and_info_equal_cli_json(client, runner, web_index):
     assert related.status_code == 200
     assert related.json() == cli_json(runner, "related", "Samanantar", "--index", str(web_index), "-n", "5")
     filtered = client.get("/api/related", params={"paper": "Samanantar", "digest": "2025-06-11"})
-    assert filtered.json() == cli_json(runner, "related", "Samanantar", "--index", str(web_index), "--digest", "2025-06-11")
+    expected = cli_json(runner, "related", "Samanantar", "--index", str(web_index), "--digest", "2025-06-11")
+    assert filtered.json() == expected
     assert {hit["date"] for hit in filtered.json()} == {"2025-06-11"}
     paper = client.get("/api/paper", params={"paper": "2507.01234"})
     assert paper.status_code == 200
@@ -106,7 +90,7 @@ def test_api_related_paper_and_info_equal_cli_json(client, runner, web_index):
     assert info["papers"] == 63 + 2 + 27 + 28 + 27
 
 
-# -- errors ---------------------------------------------------------------------------------------------------------------
+# -- errors ------------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -172,7 +156,7 @@ def test_another_model_or_no_index_is_503(web_index, tmp_path):
     assert page.status_code == 503 and "no index at" in page.text
 
 
-# -- the page --------------------------------------------------------------------------------------------------------------
+# -- the page ----------------------------------------------------------------------------------------------------------
 
 
 def test_page_shows_results_with_everything_a_reader_needs(client):
@@ -184,7 +168,8 @@ def test_page_shows_results_with_everything_a_reader_needs(client):
     assert html.count('<li class="hit"') == 5
     first = html.split('<li class="hit"')[1]
     assert '<span class="rank">1</span>' in first
-    assert '<a href="https://arxiv.org/abs/2507.01234">Partitioned Optimizer States for Trillion Parameter Training</a>' in first
+    link = '<a href="https://arxiv.org/abs/2507.01234">Partitioned Optimizer States for Trillion Parameter Training</a>'
+    assert link in first
     assert '<a class="related" href="/related?paper=2507.01234&amp;n=5">Related papers</a>' in first  # key = arXiv id
     assert '<span class="dates">2025-07-01</span>' in first
     assert "<details><summary>Abstract</summary>" in first and "We partition optimizer states" in first
@@ -291,7 +276,9 @@ def test_new_papers_are_served_after_an_update_without_a_restart(tmp_path, seed_
         assert before[0]["title"] != "Quokka Telemetry"
         assert live.get("/api/info").json()["papers"] == 63
         new = write_digest(
-            tmp_path / "new_2025-07-04.txt", "Jul 4", [("Quokka Telemetry", "Quokka telemetry from burrow sensors. " + ABSTRACT_A)]
+            tmp_path / "new_2025-07-04.txt",
+            "Jul 4",
+            [("Quokka Telemetry", "Quokka telemetry from burrow sensors. " + ABSTRACT_A)],
         )
         index.update(folder, [new], HashingEmbedder())
         after = live.get("/api/ask", params={"q": question, "n": 1}).json()

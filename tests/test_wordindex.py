@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 
 from semsearch import index
-from semsearch.search import lexical
-from semsearch.search import SearchIndex
+from semsearch.search import SearchIndex, lexical
 from semsearch.storage.store import FtsTokenizer, Store
 from semsearch.storage.terms import TermCounter
 from semsearch.storage.wordindex import Postings, decode_counts, encode_counts
-from tests.test_index import ABSTRACT_A, ABSTRACT_C, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_C, write_digest
 
 RECENT_ONLY = index.MergePolicy(merge_threshold=100_000)
 MERGE_EVERY_WRITE = index.MergePolicy(merge_threshold=1)
@@ -122,7 +121,8 @@ def test_extending_the_file_equals_counting_every_paper_again(layered, fake_embe
     finally:
         store.close()
     index.remove(layered, gone, policy=RECENT_ONLY)
-    index.remove(layered, [], policy=MERGE_EVERY_WRITE)  # a write that merges: the committed file extended with the recent papers
+    # A write that merges: the committed file extended with the recent papers.
+    index.remove(layered, [], policy=MERGE_EVERY_WRITE)
     (extended_file,) = layered.glob("words-*.bin")
     extended = Postings.load(extended_file, verify=True)
     index.rebuild(layered, [], fake_embedder, reuse_vectors=True)  # counted from every paper's text

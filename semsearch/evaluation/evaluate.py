@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from semsearch import index
+from semsearch.errors import SemsearchError
+from semsearch.evaluation.metrics import MEASURES, Run, evaluate_run
 from semsearch.ingest.digest import Digest, DigestPaper
+from semsearch.model.embed import Embedder
 from semsearch.progress import Progress, ProgressFactory
 from semsearch.search import SearchIndex
-from semsearch.model.embed import Embedder
-from semsearch.errors import SemsearchError
 from semsearch.search.fusion import DEFAULT_MODE, MODES
-from semsearch.evaluation.metrics import MEASURES, Run, evaluate_run
-
 
 # Papers asked for per query: Recall@100 needs the first 100.
 EVAL_DEPTH = 100

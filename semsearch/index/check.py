@@ -37,7 +37,9 @@ def check(folder: Path) -> CheckReport:
     problems: list[str] = []
     notes: list[str] = []
     try:
-        problems += [f"database: {line}; move the folder aside and rebuild from your digests" for line in store.quick_check()]
+        problems += [
+            f"database: {line}; move the folder aside and rebuild from your digests" for line in store.quick_check()
+        ]
         state = store.state()
         papers = store.paper_count()
         if state.model is None:

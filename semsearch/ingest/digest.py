@@ -22,9 +22,9 @@ import dataclasses
 import datetime
 import os
 import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from semsearch.errors import DigestError
 from semsearch.ingest.readers import htmlpage, jsonrecords, mail

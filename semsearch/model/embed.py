@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from semsearch.errors import ModelUnavailableError
-from semsearch.model import bundled
 from semsearch.model.bundled import (
     BUNDLED_MODEL_DIM,
     BUNDLED_MODEL_ID,

@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -304,7 +304,12 @@ def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) 
         _save_with_side_weights(traced, staging / ONNX_NAME)
         feeds = {name: tensor.numpy() for name, tensor in trace.items()}
         files = _install_checked(
-            staging, out_dir, feeds, expected, _EXPORT_MIN_COSINE, f"the ONNX export of {model_dir} disagrees with torch",
+            staging,
+            out_dir,
+            feeds,
+            expected,
+            _EXPORT_MIN_COSINE,
+            f"the ONNX export of {model_dir} disagrees with torch",
             model_dir / TOKENIZER_NAME,
         )
 
@@ -515,7 +520,9 @@ class OnnxQueryEncoder:
                 progress(len(chunk))
         return out
 
-    def embed_each(self, texts: Sequence[str], progress: Progress | None = None, workers: int | None = None) -> np.ndarray:
+    def embed_each(
+        self, texts: Sequence[str], progress: Progress | None = None, workers: int | None = None
+    ) -> np.ndarray:
         """Embed documents one per call, `workers` calls at a time, as an (n, dim) float32 array of unit vectors.
 
         An int8 graph quantizes its activations with one scale per call, so in a padded batch a text's vector

@@ -103,7 +103,7 @@ class PaperFilter:
     @classmethod
     def parse(
         cls, since: str | None = None, until: str | None = None, digest: str | None = None
-    ) -> "PaperFilter | None":
+    ) -> PaperFilter | None:
         """Check what a user typed (empty values mean no condition); None when nothing restricts the search."""
         values = {"since": since, "until": until, "digest": digest}
         for name, value in values.items():
@@ -153,7 +153,8 @@ def allowed_ids(store: Store, paper_filter: PaperFilter) -> frozenset[int]:
             examples = ", ".join(Path(source).name for source in known[-3:])
             raise FilterError(
                 f"no digest in the index is named {_quoted(paper_filter.digest_file)}; give a digest day "
-                f"(YYYY-MM-DD or e.g. \"May 6\") or a digest file the index read{f', such as {examples}' if examples else ''}"
+                f"(YYYY-MM-DD or e.g. \"May 6\") or a digest file the index read"
+                f"{f', such as {examples}' if examples else ''}"
             )
     day = paper_filter.day
     return store.ids_appearing(

@@ -118,7 +118,7 @@ class SearchIndex:
         if self._term_counter is not None:
             self._term_counter.close()
 
-    def __enter__(self) -> "SearchIndex":
+    def __enter__(self) -> SearchIndex:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -254,7 +254,9 @@ class SearchIndex:
             try:
                 return word_index.search(self._term_ids(words), limit, field_weights, exclude, allowed)
             except IndexError:  # a damaged file pointing past its own arrays
-                log.warning("the word index file is damaged; searching words with SQLite instead (repair: %s)", REPAIR_DERIVED)
+                log.warning(
+                    "the word index file is damaged; searching words with SQLite instead (repair: %s)", REPAIR_DERIVED
+                )
                 self._words = False
         self._require_lexical_index()
         return self._store.lexical_search(lexical.fts_query(words), limit, field_weights, exclude, allowed)

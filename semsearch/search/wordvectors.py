@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.model.bundled import bundled_model_dir
 from semsearch.errors import ModelUnavailableError
+from semsearch.model.bundled import bundled_model_dir
 from semsearch.search.lexical import STOPWORDS
 
 _TABLE = "embeddings.word_embeddings.weight"

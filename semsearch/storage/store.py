@@ -173,7 +173,7 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, folder: Path, create: bool = False) -> "Store":
+    def open(cls, folder: Path, create: bool = False) -> Store:
         """Open the database in `folder`, creating it (and the folder) when `create` is true."""
         path = folder / DATABASE_NAME
         if not path.exists():

@@ -27,7 +27,7 @@ class TermCounter:
         """Release the tokenizer."""
         self._tokenizer.close()
 
-    def __enter__(self) -> "TermCounter":
+    def __enter__(self) -> TermCounter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

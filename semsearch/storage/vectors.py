@@ -125,7 +125,7 @@ class VectorIndex:
         fsync_dir(path.parent)
 
     @classmethod
-    def load(cls, path: Path, dim: int, factory: str = FLAT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> "VectorIndex":
+    def load(cls, path: Path, dim: int, factory: str = FLAT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> VectorIndex:
         """Read an index file, checking that it holds the structure and dimension the metadata records."""
         faiss = _faiss()
         try:
@@ -139,7 +139,7 @@ class VectorIndex:
         return cls(dim, native, factory, nprobe)
 
     @classmethod
-    def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray, factory: str = EXACT_FACTORY) -> "VectorIndex":
+    def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray, factory: str = EXACT_FACTORY) -> VectorIndex:
         """A new exact index holding the given vectors (float16 unless `factory` says float32)."""
         index = cls(dim, factory=factory)
         index.add(ids, vectors)
@@ -148,7 +148,7 @@ class VectorIndex:
     @classmethod
     def train_ivf(
         cls, dim: int, ids: np.ndarray, vectors: np.ndarray, nprobe: int = DEFAULT_NPROBE, seed: int = 1234
-    ) -> "VectorIndex":
+    ) -> VectorIndex:
         """A new approximate index: k-means on a sample of the vectors, then every vector added."""
         faiss = _faiss()
         lists = ivf_list_count(len(ids))

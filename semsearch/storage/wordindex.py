@@ -79,7 +79,7 @@ class Postings:
         return len(self.paper_ids)
 
     @classmethod
-    def from_counts(cls, papers: Sequence[tuple[int, bytes]]) -> "Postings":
+    def from_counts(cls, papers: Sequence[tuple[int, bytes]]) -> Postings:
         """Postings of papers given as (paper id, `encode_counts` blob)."""
         decoded = [decode_counts(blob) for _, blob in papers]
         paper_ids = np.fromiter((paper_id for paper_id, _ in papers), dtype=np.int64, count=len(papers))
@@ -96,7 +96,7 @@ class Postings:
         rows = np.repeat(np.arange(len(papers), dtype=np.int32), sizes)
         return _grouped(terms, rows, title, abstract, paper_ids, lengths)
 
-    def merged(self, dropped: frozenset[int], papers: Sequence[tuple[int, bytes]]) -> "Postings":
+    def merged(self, dropped: frozenset[int], papers: Sequence[tuple[int, bytes]]) -> Postings:
         """These postings without the `dropped` paper ids, plus `papers` (id, blob): the next merge's file."""
         kept = self._without(dropped)
         extra = Postings.from_counts(papers)
@@ -126,7 +126,7 @@ class Postings:
             np.concatenate([kept.lengths, extra.lengths]),
         )
 
-    def _without(self, dropped: frozenset[int]) -> "Postings":
+    def _without(self, dropped: frozenset[int]) -> Postings:
         keep_paper = ~np.isin(self.paper_ids, np.fromiter(dropped, dtype=np.int64, count=len(dropped)))
         if keep_paper.all():
             return self
@@ -182,7 +182,7 @@ class Postings:
         fsync_dir(path.parent)
 
     @classmethod
-    def load(cls, path: Path, verify: bool = False) -> "Postings":
+    def load(cls, path: Path, verify: bool = False) -> Postings:
         """Map a file `save` wrote (pages are read as questions touch them); `verify` also checks its checksum."""
         try:
             with open(path, "rb") as handle:
@@ -296,7 +296,7 @@ class WordIndex:
             found.append(per_layer)
             frequencies.append(hits)
         ids, scores = [], []
-        for layer, (postings, dead) in enumerate(self._layers):
+        for layer, (postings, _dead) in enumerate(self._layers):
             score = np.zeros(postings.size, dtype=np.float64)
             matched = np.zeros(postings.size, dtype=bool)
             norm = self._norms[layer]

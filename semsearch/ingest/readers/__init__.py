@@ -1,1 +1,2 @@
-"""One reader per input format (digest text, HTML page, e-mail, JSON records); `semsearch.ingest.digest` picks among them."""
+"""One reader per input format (digest text, HTML page, e-mail, JSON records); `semsearch.ingest.digest` picks
+among them."""

@@ -17,21 +17,21 @@ from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from semsearch.errors import DigestError
-from semsearch.keys import find_arxiv_id
 from semsearch.ingest.readers.dates import DateContext
 from semsearch.ingest.readers.layout import (
     TITLE_MAX,
     Kind,
     classify,
+    is_digest_marker,
     looks_like_abstract,
     looks_like_author_list,
     looks_like_title,
-    is_digest_marker,
     strip_abstract_label,
 )
 from semsearch.ingest.readers.raw import Line, candidate_encodings, decode, file_opener, read_limited
 from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
 from semsearch.ingest.readers.text import parse_lines, published_date
+from semsearch.keys import find_arxiv_id
 
 _MAX_PAGE = 64 << 20  # a saved daily page is a few MB
 _MAX_BLOCK = 1 << 20  # characters of text kept per block

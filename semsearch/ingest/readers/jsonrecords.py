@@ -13,11 +13,11 @@ from __future__ import annotations
 import codecs
 import datetime
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from semsearch.errors import DigestError
-from semsearch.keys import find_arxiv_id, normalize_arxiv_id
 from semsearch.ingest.readers.dates import iso_date
 from semsearch.ingest.readers.raw import (
     BINARY,
@@ -30,6 +30,7 @@ from semsearch.ingest.readers.raw import (
     read_problem,
 )
 from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
+from semsearch.keys import find_arxiv_id, normalize_arxiv_id
 
 _MAX_RECORD = 64 << 20  # bytes (JSONL line) or characters (JSON record); real records are a few KB
 _MAX_DOCUMENT = 256 << 20  # a JSON object read whole (records nested under "papers")

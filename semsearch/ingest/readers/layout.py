@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 import re
 
-from semsearch.keys import find_arxiv_id, normalize_arxiv_id
 from semsearch.ingest.readers.dates import parse_date_line, published_date_text
+from semsearch.keys import find_arxiv_id, normalize_arxiv_id
 
 # No real title comes near this length (the longest of 3,569 real ones has 202 characters).
 TITLE_MAX = 300

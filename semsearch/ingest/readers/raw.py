@@ -6,8 +6,9 @@ import codecs
 import gzip
 import io
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, TypeVar
+from typing import BinaryIO, TypeVar
 
 from semsearch.errors import DigestError
 from semsearch.ingest.readers.records import NotADigestError

@@ -9,7 +9,7 @@ and either used (ids, dates) or skipped.
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from semsearch.errors import DigestError
 from semsearch.ingest.readers.dates import DateContext, parse_date_line, published_date_text
