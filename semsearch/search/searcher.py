@@ -399,24 +399,36 @@ class SearchIndex:
         return self.resolve(reference)
 
     def info(self) -> IndexInfo:
-        """Counts, model, dates and size of the index."""
-        state = self._store.state()
-        first, last = self._store.date_range()
-        size = sum(path.stat().st_size for path in self.folder.iterdir() if path.is_file())
+        """Counts, model, dates and size of the index, all of one committed state."""
+        with self._store.snapshot():
+            state = self._store.state()
+            first, last = self._store.date_range()
+            papers, digests = self._store.paper_count(), self._store.source_count()
+            unindexed = self._store.unindexed_count()
         return IndexInfo(
             path=str(self.folder),
             model=self.model,
             dim=self.dim,
-            papers=self._store.paper_count(),
-            digests=self._store.source_count(),
+            papers=papers,
+            digests=digests,
             first_date=first,
             last_date=last,
-            size_bytes=size,
+            size_bytes=_folder_size(self.folder),
             format_version=FORMAT_VERSION,
             vector_file=state.files.vector_file,
-            unindexed=self._store.unindexed_count(),
+            unindexed=unindexed,
             index_factory=state.files.factory if state.files.vector_file else None,
             updated_at=state.updated_at,
         )
 
 
+def _folder_size(folder: Path) -> int:
+    """Bytes of the files in an index folder; a file a writer removes or renames meanwhile is skipped."""
+    size = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file():
+                size += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return size
