@@ -453,8 +453,7 @@ def check(index_path: Path, as_json: bool) -> None:
 
 
 def _open(ctx: click.Context, index_path: Path, needs_model: bool = False):
-    from semsearch.search import SearchIndex
-    from semsearch.storage.vectors import single_threaded_searches
+    from semsearch.search import SearchIndex, single_threaded_searches
 
     # One question at a time: FAISS's thread team costs more than it saves (10 ms against 50+ ms at 82k).
     single_threaded_searches()

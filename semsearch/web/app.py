@@ -45,8 +45,7 @@ from semsearch.web.service import IndexService, Overview, Worker
 from semsearch.web.shapes import error_dict
 
 if TYPE_CHECKING:
-    from semsearch.search import Hit
-    from semsearch.storage.store import StoredPaper
+    from semsearch.search import Hit, StoredPaper
 
 T = TypeVar("T")
 # Sent with every response. The page needs no script at all, so none may run, even if escaping ever failed.

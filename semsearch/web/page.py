@@ -15,8 +15,7 @@ from semsearch.search.fusion import DEFAULT_MODE, MODES
 from semsearch.web.schema import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUESTION
 
 if TYPE_CHECKING:
-    from semsearch.search import Hit
-    from semsearch.storage.store import StoredPaper
+    from semsearch.search import Hit, StoredPaper
     from semsearch.web.service import Overview
 
 HERE = Path(__file__).resolve().parent

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from semsearch.model.embed import Embedder
-from semsearch.search import SearchIndex
-from semsearch.storage.vectors import single_threaded_searches
+from semsearch.search import SearchIndex, single_threaded_searches
 
 T = TypeVar("T")
 
