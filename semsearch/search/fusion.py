@@ -7,8 +7,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 Ranking = Sequence[tuple[int, float]]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The papers hybrid search considers for one question, each scored by both measures."""
+
+    ids: list[int]
+    cosine: list[float]
+    bm25: list[float]
+    # The BM25 no paper can reach for the question's words (None when unknown): divides BM25 into [0, 1).
+    bm25_bound: float | None
 
 # How papers are ranked: by the model's vectors (cosine), by BM25 over title + abstract, or both fused.
 MODES = ("dense", "lexical", "hybrid")
@@ -96,8 +108,13 @@ HYBRID_DEPTH = 100
 HYBRID_LEXICAL_WEIGHT = 0.55
 
 
-def hybrid(dense: Ranking, lexical: Ranking) -> list[tuple[int, float]]:
+def hybrid(candidates: Candidates) -> list[tuple[int, float]]:
     """The `hybrid` mode: z-scored cosine and BM25 rankings of one question, in a tuned weighted sum."""
+    dense = sorted(zip(candidates.ids, candidates.cosine), key=lambda pair: (-pair[1], pair[0]))[:HYBRID_DEPTH]
+    words = sorted(
+        ((paper, score) for paper, score in zip(candidates.ids, candidates.bm25) if score > 0),
+        key=lambda pair: (-pair[1], pair[0]),
+    )[:HYBRID_DEPTH]
     return normalized_score_fusion(
-        [dense, lexical], weights=[1.0 - HYBRID_LEXICAL_WEIGHT, HYBRID_LEXICAL_WEIGHT], method="zscore"
+        [dense, words], weights=[1.0 - HYBRID_LEXICAL_WEIGHT, HYBRID_LEXICAL_WEIGHT], method="zscore"
     )

@@ -226,10 +226,46 @@ class SearchIndex:
             return self._lexical(text, limit, exclude, allowed, field_weights)
         # Fusion needs more than the top `limit` of each list: a paper 30th by cosine and 2nd by BM25 may win.
         depth = max(limit, fusion.HYBRID_DEPTH)
-        fused = fusion.hybrid(
-            self._dense(vector, depth, exclude, allowed), self._lexical(text, depth, exclude, allowed, field_weights)
+        return fusion.hybrid(self.candidates(text, vector, depth, exclude, allowed, field_weights))[:limit]
+
+    def candidates(
+        self,
+        text: str,
+        vector: np.ndarray,
+        depth: int,
+        exclude: frozenset[int] = frozenset(),
+        allowed: frozenset[int] | None = None,
+        field_weights: tuple[float, float] = lexical.FIELD_WEIGHTS,
+    ) -> fusion.Candidates:
+        """The papers among the top `depth` by cosine or by BM25, each with both of its real scores (a paper that
+        one list did not reach is scored, not guessed), for hybrid fusion."""
+        dense = self._dense(vector, depth, exclude, allowed)
+        by_words = self._lexical(text, depth, exclude, allowed, field_weights)
+        ids = list(dict.fromkeys([paper_id for paper_id, _ in dense] + [paper_id for paper_id, _ in by_words]))
+        cosine = dict(dense)
+        unscored = [paper_id for paper_id in ids if paper_id not in cosine]
+        if unscored:
+            found, matrix = self._store.vectors_of(unscored, self.dim)
+            cosine.update(zip(found.tolist(), (self._vector_index().as_stored(matrix) @ vector).tolist()))
+        bm25 = dict(by_words)
+        unscored = [paper_id for paper_id in ids if paper_id not in bm25]
+        # A list shorter than `depth` holds every paper with any of the words: the others score 0.
+        if unscored and len(by_words) >= depth:
+            bm25.update(self._lexical(text, len(unscored), exclude, frozenset(unscored), field_weights))
+        return fusion.Candidates(
+            ids=ids,
+            cosine=[cosine.get(paper_id, 0.0) for paper_id in ids],
+            bm25=[bm25.get(paper_id, 0.0) for paper_id in ids],
+            bm25_bound=self._bm25_bound(text),
         )
-        return fused[:limit]
+
+    def _bm25_bound(self, text: str) -> float | None:
+        """The BM25 no paper can reach for the words of `text` (None without a word index file)."""
+        words = lexical.query_terms(text)
+        word_index = self._word_index() if words else None
+        if word_index is None:
+            return None
+        return word_index.upper_bound(self._term_ids(words))
 
     def _dense(
         self, vector: np.ndarray, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None

@@ -264,6 +264,22 @@ class WordIndex:
         # The length part of BM25's denominator, per paper; it depends only on the collection.
         self._norms = [K1 * (1 - B + B * postings.lengths / average) for postings, _ in self._layers]
 
+    def upper_bound(self, term_ids: Sequence[int | None]) -> float:
+        """The BM25 no paper can reach for these terms: each term held by some paper at its IDF times (K1 + 1),
+        the limit of its saturating term-frequency part; 0 when no paper holds any of them."""
+        bound = 0.0
+        for term_id in term_ids:
+            if term_id is None:
+                continue
+            hits = 0
+            for postings, dead in self._layers:
+                rows = postings.postings_of(term_id)[0]
+                hits += int(len(rows) if dead is None else np.count_nonzero(~dead[rows]))
+            if hits:
+                idf = np.log((self.size - hits + 0.5) / (hits + 0.5))
+                bound += (idf if idf > 0 else _IDF_FLOOR) * (K1 + 1.0)
+        return float(bound)
+
     def search(
         self,
         term_ids: Sequence[int | None],
