@@ -14,7 +14,7 @@ import pytest
 from semsearch.cli import PaperNotFound, cli
 from semsearch.errors import PaperNotFoundError
 from tests.fakes import HashingEmbedder
-from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest, write_hostile_digest
 
 
 def run(runner, args, embedder=None, **kwargs):
@@ -126,6 +126,33 @@ def test_no_hits_is_not_an_error(tmp_path, runner):
         assert result.exit_code == 0 and json.loads(result.stdout) == [], (args, result.output)
         text = run(runner, [*args, "--index", str(folder)])
         assert text.exit_code == 0 and text.stdout == "" and "No papers found" in text.stderr, (args, text.output)
+
+
+def test_an_unknown_arxiv_id_says_what_the_index_holds(tmp_path, runner, seeded, seed_digest):
+    """Not "the closest titles are below" with titles sharing digits, or nothing, below."""
+    for reference in ("2305.12345", "arXiv:2305.12345v2", "https://arxiv.org/abs/2305.12345"):
+        result = run(runner, ["related", reference, "--index", str(seeded)])
+        assert_clean_error(
+            result, 1, "Error: no paper in this index has an arXiv id (its digests gave none); pass a key or a title"
+        )
+        assert len(result.stderr.splitlines()) == 1 and "closest" not in result.stderr
+    with_ids = tmp_path / "with-ids"
+    added = run(runner, ["update", str(seed_digest), str(write_hostile_digest(tmp_path)), "--index", str(with_ids)])
+    assert added.exit_code == 0, added.output
+    unknown = run(runner, ["related", "2305.12345", "--index", str(with_ids)])
+    assert_clean_error(unknown, 1, "Error: no paper has arXiv id 2305.12345; check the id, or pass a key or a title")
+    assert len(unknown.stderr.splitlines()) == 1
+    known = run(runner, ["related", "arXiv:2507.01234", "--index", str(with_ids), "-n", "1"])
+    assert known.exit_code == 0 and "Related to 2507.01234:" in known.stderr
+    for command in ("show", "remove"):
+        same = run(runner, [command, "2305.12345", "--index", str(with_ids)])
+        assert_clean_error(same, 1, "no paper has arXiv id 2305.12345")
+
+
+def test_an_unknown_paper_with_no_close_title_does_not_promise_titles(runner, seeded):
+    result = run(runner, ["related", "qqqzzz xyzzy", "--index", str(seeded)])
+    assert_clean_error(result, 1, 'Error: no paper matches "qqqzzz xyzzy", and no title shares a word with it')
+    assert "below" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_related_by_key_title_and_stdin(runner, seeded):

@@ -123,6 +123,15 @@ def test_api_errors_are_json_with_a_status(client, path, params, status, fragmen
     assert "Traceback" not in response.text
 
 
+def test_an_unknown_arxiv_id_is_a_404_saying_so(client):
+    # This index holds one arXiv id (2507.01234), so it says that this one is unknown rather than list titles.
+    response = client.get("/api/related", params={"paper": "2305.12345"})
+    assert response.status_code == 404
+    assert response.json() == {"error": "no paper has arXiv id 2305.12345; check the id, or pass a key or a title"}
+    page = client.get("/related", params={"paper": "arXiv:2305.12345"})
+    assert page.status_code == 404 and "no paper has arXiv id 2305.12345" in page.text
+
+
 def test_unknown_paper_lists_candidates(client):
     body = client.get("/api/related", params={"paper": "ZeRO"}).json()
     assert {candidate["title"][:5] for candidate in body["candidates"]} == {"ZeRO:", "ZeRO-"}
