@@ -128,6 +128,28 @@ def test_no_hits_is_not_an_error(tmp_path, runner):
         assert text.exit_code == 0 and text.stdout == "" and "No papers found" in text.stderr, (args, text.output)
 
 
+NO_WORD_NOTICE = "notice: the question has no word to search for (only stopwords, punctuation or symbols)"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+@pytest.mark.parametrize("question", ["the of and", "???", "🙂🙂", "What is it?", "(and) -- …"])
+def test_a_question_with_no_word_to_search_for_finds_nothing_and_says_so(runner, seeded, question, mode):
+    """Not the nearest vectors to a meaningless embedding passed off as answers: no hits, a notice, exit 0."""
+    text = run(runner, ["ask", question, "--mode", mode, "--index", str(seeded)])
+    assert text.exit_code == 0 and text.stdout == "", text.output
+    assert text.stderr.startswith(NO_WORD_NOTICE) and "ask with content words" in text.stderr
+    # --json keeps its one shape (the array of hits) on stdout; the notice is on stderr, as in text mode.
+    as_json = run(runner, ["ask", question, "--mode", mode, "--index", str(seeded), "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout) == [], as_json.output
+    assert as_json.stderr.startswith(NO_WORD_NOTICE)
+
+
+@pytest.mark.parametrize("question", ["蛋白质折叠", "التعلم العميق", "Обучение моделей", "ZeRO?", "x"])
+def test_a_question_in_any_script_is_searched_without_a_notice(runner, seeded, question):
+    result = run(runner, ["ask", question, "-n", "3", "--mode", "dense", "--index", str(seeded)])
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3 and "notice" not in result.stderr
+
+
 def test_an_unknown_arxiv_id_says_what_the_index_holds(tmp_path, runner, seeded, seed_digest):
     """Not "the closest titles are below" with titles sharing digits, or nothing, below."""
     for reference in ("2305.12345", "arXiv:2305.12345v2", "https://arxiv.org/abs/2305.12345"):
@@ -153,6 +175,12 @@ def test_an_unknown_paper_with_no_close_title_does_not_promise_titles(runner, se
     result = run(runner, ["related", "qqqzzz xyzzy", "--index", str(seeded)])
     assert_clean_error(result, 1, 'Error: no paper matches "qqqzzz xyzzy", and no title shares a word with it')
     assert "below" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_pasting_text_with_no_word_finds_nothing_and_says_so(runner, seeded):
+    result = run(runner, ["related", "-", "--index", str(seeded)], input="?! -- 🙂 the of")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.startswith("notice: the pasted text has no word to search for")
 
 
 def test_related_by_key_title_and_stdin(runner, seeded):

@@ -9,7 +9,7 @@ papers added since the last merge searched beside them, and falls back to the st
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -60,6 +60,34 @@ class Hit:
         if self.why is not None:
             out["why"] = self.why.to_dict()
         return out
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a search says beside its hits: why it found none, or which paper it left out. `kind` is stable (one of
+    the NOTICE_* names below, for programs); `message` is one line for a person."""
+
+    kind: str
+    message: str
+
+
+# The question holds no word to look up: only stopwords, punctuation or symbols (emoji, say).
+NOTICE_NO_WORD = "no_searchable_word"
+NO_WORD_MESSAGE = (
+    "the question has no word to search for (only stopwords, punctuation or symbols); ask with content words, "
+    'e.g. "parallel corpora for Indic languages"'
+)
+PASTED_NO_WORD_MESSAGE = (
+    "the pasted text has no word to search for (only stopwords, punctuation or symbols); paste an abstract"
+)
+
+
+class Hits(list[Hit]):
+    """The hits of one search, best first (a plain list of `Hit`), and the `notices` that go with them."""
+
+    def __init__(self, hits: Iterable[Hit] = (), notices: Iterable[Notice] = ()) -> None:
+        super().__init__(hits)
+        self.notices: tuple[Notice, ...] = tuple(notices)
 
 
 @dataclass(frozen=True)
@@ -149,19 +177,25 @@ class SearchIndex:
         filters: PaperFilter | None = None,
         mode: str = DEFAULT_MODE,
         why: bool = False,
-    ) -> list[Hit]:
+    ) -> Hits:
         """The papers nearest to a natural-language question (among those `filters` allows), ranked by `mode`.
 
-        With `why`, each hit carries its abstract sentence nearest to the question and the words it matched.
+        With `why`, each hit carries its abstract sentence nearest to the question and the words it matched. A
+        question with no word to look up (only stopwords, punctuation or symbols) finds nothing in any mode, with
+        a NOTICE_NO_WORD notice: the nearest vectors to a meaningless embedding are not answers.
         """
         question = question.strip()
         if not question:
             raise SemsearchError('the question is empty; ask something, e.g. semsearch ask "parallel corpora"')
         _check_mode(mode)
+        # Errors first (a filter naming an unknown digest, an index of another model), whatever was asked.
         allowed = self._allowed(filters)
-        vector = self._require_embedder().embed_query(question) if mode != "lexical" else None
+        embedder = self._require_embedder() if mode != "lexical" else None
+        if not lexical.query_terms(question):
+            return Hits(notices=[Notice(NOTICE_NO_WORD, NO_WORD_MESSAGE)])
+        vector = embedder.embed_query(question) if embedder is not None else None
         hits = self._hits_of(self.rank(mode, question, vector, limit, allowed=allowed), SCORE_KINDS[mode])
-        return self._explain(question, hits) if why else hits
+        return Hits(self._explain(question, hits) if why else hits)
 
     def search(self, question: str, limit: int, mode: str = DEFAULT_MODE) -> list[tuple[int, float]]:
         """The ranking `ask` gives, as (paper id, score) pairs, without reading the papers (for evaluation)."""
@@ -172,7 +206,7 @@ class SearchIndex:
 
     def related(
         self, reference: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
-    ) -> tuple[StoredPaper, list[Hit]]:
+    ) -> tuple[StoredPaper, Hits]:
         """The papers nearest to a stored paper (named by key, arXiv id or title), never the paper itself."""
         _check_mode(mode)
         paper = self.resolve(reference)
@@ -185,20 +219,26 @@ class SearchIndex:
             exclude=frozenset({paper.id}),
             allowed=self._allowed(filters),
         )
-        return paper, self._hits_of(ranking, SCORE_KINDS[mode])
+        return paper, Hits(self._hits_of(ranking, SCORE_KINDS[mode]))
 
     def related_to_text(
         self, text: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
-    ) -> list[Hit]:
-        """The papers nearest to a pasted abstract (a stored paper with exactly that abstract is left out)."""
+    ) -> Hits:
+        """The papers nearest to a pasted abstract (a stored paper with exactly that abstract is left out); a text
+        with no word to look up finds nothing, with a NOTICE_NO_WORD notice, as `ask` does."""
         _check_mode(mode)
         text = " ".join(text.split())
         if not text:
             raise SemsearchError("no abstract given; pipe one in, e.g. `pbpaste | semsearch related -`")
         allowed = self._allowed(filters)
-        vector = self._require_embedder().embed_documents([text])[0] if mode != "lexical" else None
+        embedder = self._require_embedder() if mode != "lexical" else None
+        if not lexical.query_terms(text):
+            return Hits(notices=[Notice(NOTICE_NO_WORD, PASTED_NO_WORD_MESSAGE)])
+        vector = embedder.embed_documents([text])[0] if embedder is not None else None
         same = frozenset(self._store.ids_with_abstract(text))
-        return self._hits_of(self.rank(mode, text, vector, limit, exclude=same, allowed=allowed), SCORE_KINDS[mode])
+        return Hits(
+            self._hits_of(self.rank(mode, text, vector, limit, exclude=same, allowed=allowed), SCORE_KINDS[mode])
+        )
 
     def _allowed(self, filters: PaperFilter | None) -> frozenset[int] | None:
         """The ids a filter lets through, or None for no filter."""
