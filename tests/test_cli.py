@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,34 @@ def test_an_unknown_paper_with_no_close_title_does_not_promise_titles(runner, se
     result = run(runner, ["related", "qqqzzz xyzzy", "--index", str(seeded)])
     assert_clean_error(result, 1, 'Error: no paper matches "qqqzzz xyzzy", and no title shares a word with it')
     assert "below" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_pasting_a_stored_paper_says_which_paper_is_left_out(runner, seeded):
+    paper = json.loads(run(runner, ["show", "Samanantar", "--index", str(seeded), "--json"]).stdout)
+    notice = (
+        "notice: the pasted text is the {} of samanantar-largest-publicly-f726 (Samanantar: The Largest Publicly "
+        "Available Parallel Corpora Collection for 11 Indic Languages); that paper is left out of the results"
+    )
+    wrapped = textwrap.fill(paper["abstract"], width=70, break_on_hyphens=False, break_long_words=False)
+    for pasted, what in (
+        (paper["abstract"], "abstract"),
+        (f"  {wrapped}\n\n", "abstract"),  # whitespace aside
+        (f"{paper['title']}\n\n{wrapped}\n", "title and abstract"),
+        (f"{paper['title']}. {paper['abstract']}", "title and abstract"),  # the text semsearch embeds
+    ):
+        for options in ([], ["--mode", "lexical"]):
+            result = run(runner, ["related", "-", "--index", str(seeded), "-n", "3", *options], input=pasted)
+            assert result.exit_code == 0, result.output
+            assert result.stderr.splitlines() == [notice.format(what)], result.stderr
+            assert len(result.stdout.splitlines()) == 3 and paper["key"] not in result.stdout
+        as_json = run(runner, ["related", "-", "--index", str(seeded), "--json"], input=pasted)
+        hits = json.loads(as_json.stdout)
+        assert len(hits) == 10 and paper["key"] not in {hit["key"] for hit in hits}
+        assert as_json.stderr.splitlines() == [notice.format(what)]
+    # Text that is not a stored paper's leaves nothing out and says nothing; a part of an abstract is not the paper.
+    for pasted in (ABSTRACT_B, paper["abstract"][: len(paper["abstract"]) // 2], f"Samanantar {ABSTRACT_A}"):
+        result = run(runner, ["related", "-", "--index", str(seeded), "--json"], input=pasted)
+        assert result.exit_code == 0 and result.stderr == "" and len(json.loads(result.stdout)) == 10
 
 
 def test_pasting_text_with_no_word_finds_nothing_and_says_so(runner, seeded):

@@ -12,7 +12,7 @@ from semsearch import index
 from semsearch.errors import IndexCorruptError, SemsearchError
 from semsearch.search import Hits, SearchIndex
 from semsearch.search.lexical import MAX_TERMS, STOPWORDS, fts_query, query_terms
-from semsearch.search.searcher import NOTICE_NO_WORD
+from semsearch.search.searcher import NOTICE_NO_WORD, NOTICE_PASTED_PAPER
 from semsearch.storage.store import Store
 from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
 
@@ -114,6 +114,30 @@ def test_a_question_without_a_word_to_look_up_finds_nothing_with_a_notice(seeded
             assert hits.notices == (), question
             if mode == "dense":
                 assert len(hits) == 5
+
+
+def test_a_pasted_paper_is_left_out_with_a_notice_naming_it(seeded, fake_embedder):
+    with SearchIndex(seeded, fake_embedder) as search_index:
+        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        for text, what in (
+            (zero.abstract, "abstract"),
+            (f"{zero.title}\n{zero.abstract}", "title and abstract"),
+            (f"{zero.title.upper()}:  {zero.abstract}", "title and abstract"),  # titles compare as `resolve` does
+        ):
+            for mode in ("hybrid", "dense", "lexical"):
+                hits = search_index.related_to_text(text, 62, mode=mode)
+                assert len(hits) == 62 and zero.id not in {hit.paper.id for hit in hits}
+                (notice,) = hits.notices
+                assert notice.kind == NOTICE_PASTED_PAPER
+                assert notice.message == (
+                    f"the pasted text is the {what} of {zero.key} ({zero.title}); that paper is left out of the results"
+                )
+        # Another title before the abstract, or the abstract with a word missing, is not the paper: nothing is left out.
+        others = (f"Some Other Title {zero.abstract}", zero.abstract.rsplit(" ", 1)[0], f"{zero.title} {ABSTRACT_B}")
+        for text in others:
+            hits = search_index.related_to_text(text, 63, mode="dense")
+            assert len(hits) == 63 and hits.notices == ()
+        assert search_index.related(zero.key, 3)[1].notices == ()
 
 
 def test_lexical_finds_words_and_stems(seeded, fake_embedder):
