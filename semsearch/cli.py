@@ -461,6 +461,10 @@ def _open(ctx: click.Context, index_path: Path, needs_model: bool = False):
 
 
 def _render_hits(hits, as_json: bool, show_abstracts: bool) -> None:
+    # A search's notices (no word to search for, a pasted paper left out) go to stderr, with --json too: stdout
+    # stays the documented array of hits, and the exit code stays 0 (no hits is not an error).
+    for notice in hits.notices:
+        click.echo(f"notice: {notice.message}", err=True)
     if as_json:
         _print_json([hit.to_dict() for hit in hits])
         return

@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from semsearch.cli import PaperNotFound, cli
 from semsearch.errors import PaperNotFoundError
 from tests.fakes import HashingEmbedder
-from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest, write_hostile_digest
 
 
 def run(runner, args, embedder=None, **kwargs):
@@ -126,6 +127,89 @@ def test_no_hits_is_not_an_error(tmp_path, runner):
         assert result.exit_code == 0 and json.loads(result.stdout) == [], (args, result.output)
         text = run(runner, [*args, "--index", str(folder)])
         assert text.exit_code == 0 and text.stdout == "" and "No papers found" in text.stderr, (args, text.output)
+
+
+NO_WORD_NOTICE = "notice: the question has no word to search for (only stopwords, punctuation or symbols)"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+@pytest.mark.parametrize("question", ["the of and", "???", "🙂🙂", "What is it?", "(and) -- …"])
+def test_a_question_with_no_word_to_search_for_finds_nothing_and_says_so(runner, seeded, question, mode):
+    """Not the nearest vectors to a meaningless embedding passed off as answers: no hits, a notice, exit 0."""
+    text = run(runner, ["ask", question, "--mode", mode, "--index", str(seeded)])
+    assert text.exit_code == 0 and text.stdout == "", text.output
+    assert text.stderr.startswith(NO_WORD_NOTICE) and "ask with content words" in text.stderr
+    # --json keeps its one shape (the array of hits) on stdout; the notice is on stderr, as in text mode.
+    as_json = run(runner, ["ask", question, "--mode", mode, "--index", str(seeded), "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout) == [], as_json.output
+    assert as_json.stderr.startswith(NO_WORD_NOTICE)
+
+
+@pytest.mark.parametrize("question", ["蛋白质折叠", "التعلم العميق", "Обучение моделей", "ZeRO?", "x"])
+def test_a_question_in_any_script_is_searched_without_a_notice(runner, seeded, question):
+    result = run(runner, ["ask", question, "-n", "3", "--mode", "dense", "--index", str(seeded)])
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3 and "notice" not in result.stderr
+
+
+def test_an_unknown_arxiv_id_says_what_the_index_holds(tmp_path, runner, seeded, seed_digest):
+    """Not "the closest titles are below" with titles sharing digits, or nothing, below."""
+    for reference in ("2305.12345", "arXiv:2305.12345v2", "https://arxiv.org/abs/2305.12345"):
+        result = run(runner, ["related", reference, "--index", str(seeded)])
+        assert_clean_error(
+            result, 1, "Error: no paper in this index has an arXiv id (its digests gave none); pass a key or a title"
+        )
+        assert len(result.stderr.splitlines()) == 1 and "closest" not in result.stderr
+    with_ids = tmp_path / "with-ids"
+    added = run(runner, ["update", str(seed_digest), str(write_hostile_digest(tmp_path)), "--index", str(with_ids)])
+    assert added.exit_code == 0, added.output
+    unknown = run(runner, ["related", "2305.12345", "--index", str(with_ids)])
+    assert_clean_error(unknown, 1, "Error: no paper has arXiv id 2305.12345; check the id, or pass a key or a title")
+    assert len(unknown.stderr.splitlines()) == 1
+    known = run(runner, ["related", "arXiv:2507.01234", "--index", str(with_ids), "-n", "1"])
+    assert known.exit_code == 0 and "Related to 2507.01234:" in known.stderr
+    for command in ("show", "remove"):
+        same = run(runner, [command, "2305.12345", "--index", str(with_ids)])
+        assert_clean_error(same, 1, "no paper has arXiv id 2305.12345")
+
+
+def test_an_unknown_paper_with_no_close_title_does_not_promise_titles(runner, seeded):
+    result = run(runner, ["related", "qqqzzz xyzzy", "--index", str(seeded)])
+    assert_clean_error(result, 1, 'Error: no paper matches "qqqzzz xyzzy", and no title shares a word with it')
+    assert "below" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_pasting_a_stored_paper_says_which_paper_is_left_out(runner, seeded):
+    paper = json.loads(run(runner, ["show", "Samanantar", "--index", str(seeded), "--json"]).stdout)
+    notice = (
+        "notice: the pasted text is the {} of samanantar-largest-publicly-f726 (Samanantar: The Largest Publicly "
+        "Available Parallel Corpora Collection for 11 Indic Languages); that paper is left out of the results"
+    )
+    wrapped = textwrap.fill(paper["abstract"], width=70, break_on_hyphens=False, break_long_words=False)
+    for pasted, what in (
+        (paper["abstract"], "abstract"),
+        (f"  {wrapped}\n\n", "abstract"),  # whitespace aside
+        (f"{paper['title']}\n\n{wrapped}\n", "title and abstract"),
+        (f"{paper['title']}. {paper['abstract']}", "title and abstract"),  # the text semsearch embeds
+    ):
+        for options in ([], ["--mode", "lexical"]):
+            result = run(runner, ["related", "-", "--index", str(seeded), "-n", "3", *options], input=pasted)
+            assert result.exit_code == 0, result.output
+            assert result.stderr.splitlines() == [notice.format(what)], result.stderr
+            assert len(result.stdout.splitlines()) == 3 and paper["key"] not in result.stdout
+        as_json = run(runner, ["related", "-", "--index", str(seeded), "--json"], input=pasted)
+        hits = json.loads(as_json.stdout)
+        assert len(hits) == 10 and paper["key"] not in {hit["key"] for hit in hits}
+        assert as_json.stderr.splitlines() == [notice.format(what)]
+    # Text that is not a stored paper's leaves nothing out and says nothing; a part of an abstract is not the paper.
+    for pasted in (ABSTRACT_B, paper["abstract"][: len(paper["abstract"]) // 2], f"Samanantar {ABSTRACT_A}"):
+        result = run(runner, ["related", "-", "--index", str(seeded), "--json"], input=pasted)
+        assert result.exit_code == 0 and result.stderr == "" and len(json.loads(result.stdout)) == 10
+
+
+def test_pasting_text_with_no_word_finds_nothing_and_says_so(runner, seeded):
+    result = run(runner, ["related", "-", "--index", str(seeded)], input="?! -- 🙂 the of")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.startswith("notice: the pasted text has no word to search for")
 
 
 def test_related_by_key_title_and_stdin(runner, seeded):

@@ -10,8 +10,9 @@ import pytest
 
 from semsearch import index
 from semsearch.errors import IndexCorruptError, SemsearchError
-from semsearch.search import SearchIndex
+from semsearch.search import Hits, SearchIndex
 from semsearch.search.lexical import MAX_TERMS, STOPWORDS, fts_query, query_terms
+from semsearch.search.searcher import NOTICE_NO_WORD, NOTICE_PASTED_PAPER
 from semsearch.storage.store import Store
 from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, write_digest
 
@@ -94,6 +95,49 @@ def test_hostile_questions_through_ask(seeded, fake_embedder, mode):
         assert search_index.ask("the of and a is", 5, mode="lexical") == []
         with pytest.raises(SemsearchError, match="unknown search mode"):
             search_index.ask("memory", 5, mode="bm25")
+
+
+@pytest.mark.parametrize("mode", ["lexical", "hybrid", "dense"])
+def test_a_question_without_a_word_to_look_up_finds_nothing_with_a_notice(seeded, fake_embedder, mode):
+    """Dense search would answer anything with the nearest vectors to a meaningless embedding: no mode does."""
+    no_word = ["the of and a is", "?!", "😀 🚀", "* ^ : - + ( ) { } [ ] \" '", "What is it?", "— … ©"]
+    with SearchIndex(seeded, fake_embedder) as search_index:
+        for question in no_word:
+            assert query_terms(question) == []
+            hits = search_index.ask(question, 5, mode=mode, why=True)
+            assert isinstance(hits, Hits) and hits == [], question
+            assert [notice.kind for notice in hits.notices] == [NOTICE_NO_WORD]
+            assert hits.notices[0].message.startswith("the question has no word to search for")
+        # Letters of any script are words: such a question is searched, and says nothing beside its hits.
+        for question in ("蛋白质折叠 与 癌症", "Обучение больших языковых моделей", "التعلم العميق", "β", "x 42"):
+            hits = search_index.ask(question, 5, mode=mode)
+            assert hits.notices == (), question
+            if mode == "dense":
+                assert len(hits) == 5
+
+
+def test_a_pasted_paper_is_left_out_with_a_notice_naming_it(seeded, fake_embedder):
+    with SearchIndex(seeded, fake_embedder) as search_index:
+        zero = search_index.resolve("ZeRO: Memory Optimizations Toward Training Trillion Parameter Models")
+        for text, what in (
+            (zero.abstract, "abstract"),
+            (f"{zero.title}\n{zero.abstract}", "title and abstract"),
+            (f"{zero.title.upper()}:  {zero.abstract}", "title and abstract"),  # titles compare as `resolve` does
+        ):
+            for mode in ("hybrid", "dense", "lexical"):
+                hits = search_index.related_to_text(text, 62, mode=mode)
+                assert len(hits) == 62 and zero.id not in {hit.paper.id for hit in hits}
+                (notice,) = hits.notices
+                assert notice.kind == NOTICE_PASTED_PAPER
+                assert notice.message == (
+                    f"the pasted text is the {what} of {zero.key} ({zero.title}); that paper is left out of the results"
+                )
+        # Another title before the abstract, or the abstract with a word missing, is not the paper: nothing is left out.
+        others = (f"Some Other Title {zero.abstract}", zero.abstract.rsplit(" ", 1)[0], f"{zero.title} {ABSTRACT_B}")
+        for text in others:
+            hits = search_index.related_to_text(text, 63, mode="dense")
+            assert len(hits) == 63 and hits.notices == ()
+        assert search_index.related(zero.key, 3)[1].notices == ()
 
 
 def test_lexical_finds_words_and_stems(seeded, fake_embedder):

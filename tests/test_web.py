@@ -123,6 +123,34 @@ def test_api_errors_are_json_with_a_status(client, path, params, status, fragmen
     assert "Traceback" not in response.text
 
 
+def test_a_question_with_no_word_is_answered_with_no_hits_and_a_notice(client, runner, web_index):
+    notice = "the question has no word to search for (only stopwords, punctuation or symbols)"
+    for question in ("the of and", "???", "🙂🙂"):
+        for mode in ("hybrid", "dense", "lexical"):
+            response = client.get("/api/ask", params={"q": question, "mode": mode})
+            assert response.status_code == 200 and response.json() == [], (question, mode)
+            assert response.json() == cli_json(runner, "ask", question, "--index", str(web_index), "--mode", mode)
+            assert response.headers["x-semsearch-notice"].startswith(notice)
+        page = client.get("/", params={"q": question})
+        assert page.status_code == 200 and f'<p class="notice" role="status">{notice}' in page.text
+        assert page.text.index('class="notice"') < page.text.index('id="summary"')  # above the (empty) result
+        assert '<li class="hit"' not in page.text
+    searched = client.get("/api/ask", params={"q": "parallel corpora", "n": 2})
+    assert len(searched.json()) == 2 and "x-semsearch-notice" not in searched.headers
+    assert 'class="notice"' not in client.get("/", params={"q": "parallel corpora"}).text
+    header = client.get("/openapi.json").json()["paths"]["/api/ask"]["get"]["responses"]["200"]["headers"]
+    assert set(header) == {"X-Semsearch-Notice"}
+
+
+def test_an_unknown_arxiv_id_is_a_404_saying_so(client):
+    # This index holds one arXiv id (2507.01234), so it says that this one is unknown rather than list titles.
+    response = client.get("/api/related", params={"paper": "2305.12345"})
+    assert response.status_code == 404
+    assert response.json() == {"error": "no paper has arXiv id 2305.12345; check the id, or pass a key or a title"}
+    page = client.get("/related", params={"paper": "arXiv:2305.12345"})
+    assert page.status_code == 404 and "no paper has arXiv id 2305.12345" in page.text
+
+
 def test_unknown_paper_lists_candidates(client):
     body = client.get("/api/related", params={"paper": "ZeRO"}).json()
     assert {candidate["title"][:5] for candidate in body["candidates"]} == {"ZeRO:", "ZeRO-"}

@@ -18,14 +18,18 @@ def resolve_paper_id(store: Store, reference: str) -> int:
     if not reference:
         raise PaperNotFoundError("no paper given; pass a key, an arXiv id or a title")
     paper_id = store.id_by_key(reference)
-    if paper_id is None:
-        arxiv_id = normalize_arxiv_id(reference)
-        if arxiv_id is not None:
-            paper_id = store.id_by_arxiv_id(arxiv_id)
-    return paper_id if paper_id is not None else _resolve_title(store, reference)
+    if paper_id is not None:
+        return paper_id
+    arxiv_id = normalize_arxiv_id(reference)
+    if arxiv_id is not None:
+        paper_id = store.id_by_arxiv_id(arxiv_id)
+        if paper_id is not None:
+            return paper_id
+    return _resolve_title(store, reference, arxiv_id)
 
 
-def _resolve_title(store: Store, reference: str) -> int:
+def _resolve_title(store: Store, reference: str, arxiv_id: str | None) -> int:
+    """The paper whose title `reference` is or is part of; `arxiv_id`: what the reference reads as, if an arXiv id."""
     wanted = normalize_title(reference)
     if not wanted:
         raise PaperNotFoundError(f'"{reference}" names no paper; pass a key, an arXiv id or a title')
@@ -43,10 +47,25 @@ def _resolve_title(store: Store, reference: str) -> int:
             [(row.key, row.title) for row in partial[:SHOWN_CANDIDATES]],
             total=len(partial),
         )
+    if arxiv_id is not None:
+        # Titles sharing the id's digits with it are no help: say what is true of the ids instead.
+        raise PaperNotFoundError(_unknown_arxiv_id(store, arxiv_id))
+    closest = _closest_titles(wanted, rows)
+    if not closest:
+        raise PaperNotFoundError(
+            f'no paper matches "{reference}", and no title shares a word with it; pass a key, an arXiv id or a title'
+        )
     raise PaperNotFoundError(
         f'no paper matches "{reference}"; the closest titles are below (pass a key)',
-        [(row.key, row.title) for row in _closest_titles(wanted, rows)],
+        [(row.key, row.title) for row in closest],
     )
+
+
+def _unknown_arxiv_id(store: Store, arxiv_id: str) -> str:
+    """Why no paper has this arXiv id: the index holds none at all, or not this one."""
+    if not store.has_arxiv_ids():
+        return "no paper in this index has an arXiv id (its digests gave none); pass a key or a title"
+    return f"no paper has arXiv id {arxiv_id}; check the id, or pass a key or a title"
 
 
 def _closest_titles(wanted: str, rows: Sequence[TitleRow], limit: int = 5) -> list[TitleRow]:

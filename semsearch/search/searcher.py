@@ -9,14 +9,14 @@ papers added since the last merge searched beside them, and falls back to the st
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from semsearch.errors import REPAIR_DERIVED, IndexCorruptError, IndexMissingError, ModelMismatchError, SemsearchError
-from semsearch.keys import document_text
+from semsearch.keys import document_text, normalize_title
 from semsearch.model.embed import Embedder
 from semsearch.search import fusion, lexical
 from semsearch.search.explain import Why, nearest_sentences, sentences
@@ -60,6 +60,38 @@ class Hit:
         if self.why is not None:
             out["why"] = self.why.to_dict()
         return out
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a search says beside its hits: why it found none, or which paper it left out. `kind` is stable (one of
+    the NOTICE_* names below, for programs); `message` is one line for a person."""
+
+    kind: str
+    message: str
+
+
+# The question holds no word to look up: only stopwords, punctuation or symbols (emoji, say).
+NOTICE_NO_WORD = "no_searchable_word"
+# A pasted text is a stored paper's abstract (or its title and abstract): that paper is left out of its neighbours.
+NOTICE_PASTED_PAPER = "pasted_paper_left_out"
+NO_WORD_MESSAGE = (
+    "the question has no word to search for (only stopwords, punctuation or symbols); ask with content words, "
+    'e.g. "parallel corpora for Indic languages"'
+)
+PASTED_NO_WORD_MESSAGE = (
+    "the pasted text has no word to search for (only stopwords, punctuation or symbols); paste an abstract"
+)
+# A pasted title longer than this many words is not looked for (titles are shorter; it bounds the lookups).
+MAX_TITLE_WORDS = 64
+
+
+class Hits(list[Hit]):
+    """The hits of one search, best first (a plain list of `Hit`), and the `notices` that go with them."""
+
+    def __init__(self, hits: Iterable[Hit] = (), notices: Iterable[Notice] = ()) -> None:
+        super().__init__(hits)
+        self.notices: tuple[Notice, ...] = tuple(notices)
 
 
 @dataclass(frozen=True)
@@ -149,19 +181,25 @@ class SearchIndex:
         filters: PaperFilter | None = None,
         mode: str = DEFAULT_MODE,
         why: bool = False,
-    ) -> list[Hit]:
+    ) -> Hits:
         """The papers nearest to a natural-language question (among those `filters` allows), ranked by `mode`.
 
-        With `why`, each hit carries its abstract sentence nearest to the question and the words it matched.
+        With `why`, each hit carries its abstract sentence nearest to the question and the words it matched. A
+        question with no word to look up (only stopwords, punctuation or symbols) finds nothing in any mode, with
+        a NOTICE_NO_WORD notice: the nearest vectors to a meaningless embedding are not answers.
         """
         question = question.strip()
         if not question:
             raise SemsearchError('the question is empty; ask something, e.g. semsearch ask "parallel corpora"')
         _check_mode(mode)
+        # Errors first (a filter naming an unknown digest, an index of another model), whatever was asked.
         allowed = self._allowed(filters)
-        vector = self._require_embedder().embed_query(question) if mode != "lexical" else None
+        embedder = self._require_embedder() if mode != "lexical" else None
+        if not lexical.query_terms(question):
+            return Hits(notices=[Notice(NOTICE_NO_WORD, NO_WORD_MESSAGE)])
+        vector = embedder.embed_query(question) if embedder is not None else None
         hits = self._hits_of(self.rank(mode, question, vector, limit, allowed=allowed), SCORE_KINDS[mode])
-        return self._explain(question, hits) if why else hits
+        return Hits(self._explain(question, hits) if why else hits)
 
     def search(self, question: str, limit: int, mode: str = DEFAULT_MODE) -> list[tuple[int, float]]:
         """The ranking `ask` gives, as (paper id, score) pairs, without reading the papers (for evaluation)."""
@@ -172,7 +210,7 @@ class SearchIndex:
 
     def related(
         self, reference: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
-    ) -> tuple[StoredPaper, list[Hit]]:
+    ) -> tuple[StoredPaper, Hits]:
         """The papers nearest to a stored paper (named by key, arXiv id or title), never the paper itself."""
         _check_mode(mode)
         paper = self.resolve(reference)
@@ -185,20 +223,59 @@ class SearchIndex:
             exclude=frozenset({paper.id}),
             allowed=self._allowed(filters),
         )
-        return paper, self._hits_of(ranking, SCORE_KINDS[mode])
+        return paper, Hits(self._hits_of(ranking, SCORE_KINDS[mode]))
 
     def related_to_text(
         self, text: str, limit: int = 10, *, filters: PaperFilter | None = None, mode: str = RELATED_MODE
-    ) -> list[Hit]:
-        """The papers nearest to a pasted abstract (a stored paper with exactly that abstract is left out)."""
+    ) -> Hits:
+        """The papers nearest to a pasted abstract. A stored paper whose abstract (or title and abstract) the text
+        is, whitespace aside, is left out, with a NOTICE_PASTED_PAPER notice naming it; a text with no word to look
+        up finds nothing, with a NOTICE_NO_WORD notice, as `ask` does."""
         _check_mode(mode)
         text = " ".join(text.split())
         if not text:
             raise SemsearchError("no abstract given; pipe one in, e.g. `pbpaste | semsearch related -`")
         allowed = self._allowed(filters)
-        vector = self._require_embedder().embed_documents([text])[0] if mode != "lexical" else None
-        same = frozenset(self._store.ids_with_abstract(text))
-        return self._hits_of(self.rank(mode, text, vector, limit, exclude=same, allowed=allowed), SCORE_KINDS[mode])
+        embedder = self._require_embedder() if mode != "lexical" else None
+        if not lexical.query_terms(text):
+            return Hits(notices=[Notice(NOTICE_NO_WORD, PASTED_NO_WORD_MESSAGE)])
+        vector = embedder.embed_documents([text])[0] if embedder is not None else None
+        same = self._papers_pasted_as(text)
+        exclude = frozenset(paper.id for paper, _ in same)
+        ranking = self.rank(mode, text, vector, limit, exclude=exclude, allowed=allowed)
+        notices = [
+            Notice(
+                NOTICE_PASTED_PAPER,
+                f"the pasted text is the {what} of {paper.key} ({paper.title}); that paper is left out of the results",
+            )
+            for paper, what in same
+        ]
+        return Hits(self._hits_of(ranking, SCORE_KINDS[mode]), notices)
+
+    def _papers_pasted_as(self, text: str) -> list[tuple[StoredPaper, str]]:
+        """The stored papers that a whitespace-normalized pasted `text` is, each with what of it the text is:
+        "abstract" (the stored abstract exactly) or "title and abstract" (a title, as `resolve` compares titles,
+        then the abstract), in id order."""
+        found = {paper_id: "abstract" for paper_id in self._store.ids_with_abstract(text)}
+        # A title and abstract pasted together: some first words of the text are a stored title and the rest is
+        # that paper's abstract. Every candidate split is looked up at once, through the index of normalized titles.
+        words = text.split(" ")
+        splits: dict[str, list[int]] = {}
+        for count in range(1, min(len(words), MAX_TITLE_WORDS + 1)):
+            title = normalize_title(" ".join(words[:count]))
+            if title:
+                splits.setdefault(title, []).append(count)
+        titled = {
+            paper_id: splits[title_norm]
+            for paper_id, title_norm in self._store.ids_with_title_norm(list(splits))
+            if paper_id not in found
+        }
+        papers = self._store.papers([*found, *titled])
+        for paper_id, counts in titled.items():
+            abstract = " ".join(papers[paper_id].abstract.split())
+            if any(" ".join(words[count:]) == abstract for count in counts):
+                found[paper_id] = "title and abstract"
+        return [(papers[paper_id], found[paper_id]) for paper_id in sorted(found) if paper_id in papers]
 
     def _allowed(self, filters: PaperFilter | None) -> frozenset[int] | None:
         """The ids a filter lets through, or None for no filter."""

@@ -635,6 +635,20 @@ class Store:
         row = self._db.execute("SELECT id FROM papers WHERE arxiv_id = ?", (arxiv_id,)).fetchone()
         return row[0] if row else None
 
+    def has_arxiv_ids(self) -> bool:
+        """Whether any paper has an arXiv id (its digest gave one); cheap, through the column's unique index."""
+        return bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM papers WHERE arxiv_id IS NOT NULL)").fetchone()[0])
+
+    def ids_with_title_norm(self, title_norms: Sequence[str]) -> list[tuple[int, str]]:
+        """(id, normalized title) of the papers whose normalized title is one of `title_norms` (indexed)."""
+        found: list[tuple[int, str]] = []
+        norms = list(dict.fromkeys(title_norms))
+        for start in range(0, len(norms), 500):
+            chunk = norms[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += self._db.execute(f"SELECT id, title_norm FROM papers WHERE title_norm IN ({marks})", chunk)
+        return found
+
     def id_by_content_hash(self, content_hash: str) -> int | None:
         """The id of a paper whose embedded text hashes to this value, or None."""
         row = self._db.execute("SELECT id FROM papers WHERE content_hash = ?", (content_hash,)).fetchone()

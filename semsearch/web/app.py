@@ -31,6 +31,8 @@ from semsearch.web.schema import (
     ERRORS,
     MAX_QUESTION,
     NOT_FOUND,
+    NOTICE_HEADER,
+    NOTICES,
     Filters,
     HitModel,
     InfoModel,
@@ -45,7 +47,7 @@ from semsearch.web.service import IndexService, Overview, Worker
 from semsearch.web.shapes import error_dict
 
 if TYPE_CHECKING:
-    from semsearch.search import Hit, StoredPaper
+    from semsearch.search import Hits, StoredPaper
 
 T = TypeVar("T")
 # Sent with every response. The page needs no script at all, so none may run, even if escaping ever failed.
@@ -150,23 +152,25 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 
     # -- the JSON API ------------------------------------------------------------------------------------------------
 
-    @app.get("/api/ask", response_model=list[HitModel], responses=ERRORS, tags=["search"])
+    @app.get("/api/ask", response_model=list[HitModel], responses={**NOTICES, **ERRORS}, tags=["search"])
     async def api_ask(
         q: Question, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = DEFAULT_MODE, why: Why = False
     ) -> Response:
         """The papers nearest to a question, best first (the fields of `semsearch ask --json`)."""
         filters = params.parse()
         hits, took = await run(lambda worker: worker.index.ask(q, n, filters=filters, mode=mode, why=why))
-        return _json([hit.to_dict() for hit in hits], took)
+        return _hits_json(hits, took)
 
-    @app.get("/api/related", response_model=list[HitModel], responses={**ERRORS, **NOT_FOUND}, tags=["search"])
+    @app.get(
+        "/api/related", response_model=list[HitModel], responses={**NOTICES, **ERRORS, **NOT_FOUND}, tags=["search"]
+    )
     async def api_related(
         paper: Reference, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = RELATED_MODE
     ) -> Response:
         """The papers nearest to a stored paper, never the paper itself (the fields of `semsearch related --json`)."""
         filters = params.parse()
         (_source, hits), took = await run(lambda worker: worker.index.related(paper, n, filters=filters, mode=mode))
-        return _json([hit.to_dict() for hit in hits], took)
+        return _hits_json(hits, took)
 
     @app.get("/api/paper", response_model=PaperModel, responses={**ERRORS, **NOT_FOUND}, tags=["papers"])
     async def api_paper(paper: Reference) -> Response:
@@ -194,14 +198,15 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         filters = params.parse()
         question = q.strip()
 
-        def answer(worker: Worker) -> tuple[Overview, list[Hit] | None]:
+        def answer(worker: Worker) -> tuple[Overview, Hits | None]:
             # `why` is asked for, not the default: it embeds every sentence of every hit, which costs several
             # times the search itself (about 0.5 s for 10 hits on 2 busy cores, against 30-50 ms).
             hits = worker.index.ask(question, n, filters=filters, mode=mode, why=why) if question else None
             return worker.overview(), hits
 
         (overview, hits), took = await run(answer)
-        return html(request, overview, took if question else None, hits=hits)
+        notices = [notice.message for notice in hits.notices] if hits is not None else []
+        return html(request, overview, took if question else None, hits=hits, notices=notices)
 
     @app.get("/related", response_class=HTMLResponse, include_in_schema=False)
     async def related_page(
@@ -209,11 +214,12 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     ) -> HTMLResponse:
         filters = params.parse()
 
-        def answer(worker: Worker) -> tuple[Overview, tuple[StoredPaper, list[Hit]]]:
+        def answer(worker: Worker) -> tuple[Overview, tuple[StoredPaper, Hits]]:
             return worker.overview(), worker.index.related(paper, n, filters=filters)
 
         (overview, (source, hits)), took = await run(answer)
-        return html(request, overview, took, hits=hits, source=source)
+        notices = [notice.message for notice in hits.notices]
+        return html(request, overview, took, hits=hits, source=source, notices=notices)
 
     @app.get("/static/style.css", include_in_schema=False)
     async def style_css() -> Response:
@@ -244,4 +250,14 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 def _json(document: Any, took_ms: float) -> JSONResponse:
     """A JSON response with the time the index took, in the standard Server-Timing header."""
     return JSONResponse(document, headers={"server-timing": f"search;dur={took_ms:.1f}"})
+
+
+def _hits_json(hits: Hits, took_ms: float) -> JSONResponse:
+    """The hits as the CLI's --json array; each notice of the search in its own NOTICE_HEADER (the body keeps the
+    one shape the CLI prints, as the CLI keeps notices on stderr)."""
+    response = _json([hit.to_dict() for hit in hits], took_ms)
+    for notice in hits.notices:
+        # A header is Latin-1 at most: anything else (a paper's title in another script) as \uXXXX escapes.
+        response.headers.append(NOTICE_HEADER, notice.message.encode("ascii", "backslashreplace").decode("ascii"))
+    return response
 

@@ -59,8 +59,10 @@ class SearchPage:
         took_ms: float | None = None,
         error: str | None = None,
         candidates: Sequence[tuple[str, str]] = (),
+        notices: Sequence[str] = (),
     ) -> str:
-        """The page for a request with these query parameters; `hits` None: no search to show."""
+        """The page for a request with these query parameters; `hits` None: no search to show; `notices`: what
+        the search said beside its hits (shown above them)."""
         form = {name: params.get(name, "") for name in FORM_FIELDS}
         try:
             # "May 6" and "--05-06" are the same day: select it in the list of digest days either way.
@@ -80,4 +82,5 @@ class SearchPage:
             took_ms=took_ms,
             error=error,
             candidates=list(candidates),
+            notices=list(notices),
         )

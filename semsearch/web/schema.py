@@ -156,6 +156,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "The index cannot answer (missing, damaged, or built with another model).",
     },
 }
+# The response header that carries a search's notice (one header per notice), e.g. that the question has no word
+# to search for; the body stays the array of hits, as `--json` prints it while the CLI says the notice on stderr.
+NOTICE_HEADER = "X-Semsearch-Notice"
+NOTICES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The hits, best first (an empty array when nothing matched).",
+        "headers": {
+            NOTICE_HEADER: {
+                "description": "What the search says beside its hits, one header per notice: e.g. that the question "
+                "has no word to search for (only stopwords, punctuation or symbols), so no paper is returned.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorModel, "description": "No paper, or more than one, matches the reference."}
 }
