@@ -131,9 +131,7 @@ def related(args, embedder) -> None:
     modes = {
         "dense": lambda v, t, x: data.search.rank("dense", "", v, 100, x),
         "lexical": lambda v, t, x: data.lexical(t, 100, exclude=x),
-        "hybrid": lambda v, t, x: fusion.hybrid(
-            data.search.rank("dense", "", v, 100, x), data.lexical(t, 100, exclude=x)
-        ),
+        "hybrid": lambda v, t, x: data.search.rank("hybrid", t, v, 100, x),
     }
     print("known item: the first two sentences of 1,000 abstracts, pasted (`related -`), must find their paper")
     for mode, rank in modes.items():

@@ -189,6 +189,50 @@ def best_weight(method, candidates, doc_ids, qrels) -> tuple[float, float]:
     return -negative_w, score
 
 
+def name_guard(index_path: Path, fitted: dict[str, tuple[Callable, float]], rocchio: set[str]) -> dict[str, dict]:
+    """The name test (scripts/name_test.py's items over the digests' index) for each fitted method: share of items
+    whose paper is first, in the top 3, and in the top 10."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import name_test
+
+    from semsearch.evaluation import names
+    from semsearch.ingest.digest import read_digests
+
+    digests = read_digests(list(name_test.DEFAULT_DIGESTS))
+    out: dict[str, dict] = {}
+    with SearchIndex(index_path, embedder_for(index_path)) as search:
+        papers, _ = name_test.stored_papers(search, digests)
+        texts = [names.PaperText(paper.key, paper.title, paper.abstract) for paper in papers]
+        items = [
+            item
+            for pool in (names.name_pool(texts), names.title_pool(texts))
+            for item in names.sample_items(pool, names.DEFAULT_LIMIT)
+        ]
+        paper_ids = {paper.key: paper.id for paper in papers}
+        ids, matrix = search.stored_vectors()
+        row = {int(paper): position for position, paper in enumerate(ids)}
+        embedder = embedder_for(index_path)
+        plain, moved = [], []
+        for item in items:
+            vector = embedder.embed_query(item.query)
+            plain.append(search.candidates(item.query, vector, DEPTH))
+            top = [paper for paper, _ in search.rank("dense", item.query, vector, 5)]
+            shifted = vector + 0.5 * matrix[[row[p] for p in top]].mean(axis=0)
+            moved.append(search.candidates(item.query, (shifted / np.linalg.norm(shifted)).astype(np.float32), DEPTH))
+        for name, (method, w) in fitted.items():
+            pool = moved if name in rocchio else plain
+            ranks = []
+            for item, c in zip(items, pool):
+                order = method(c, w)[:10]
+                wanted = paper_ids[item.paper]
+                ranks.append(order.index(wanted) + 1 if wanted in order else None)
+            out[name] = {kind: names.score_ranks([r for i, r in zip(items, ranks) if i.kind == kind]).to_dict()
+                         for kind in names.KINDS}
+    return out
+
+
 def cpu_model() -> str:
     """The CPU, as /proc/cpuinfo names it."""
     try:
@@ -204,6 +248,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--names", type=Path, metavar="INDEX",
+                        help="also run the name test on this index of the seed and hf_daily digests (the guard)")
     parser.add_argument("--expansions", action="store_true", help="also try Rocchio, RM3-like and a title vector")
     parser.add_argument("--base", default="cosine + BM25 / its bound", choices=list(METHODS),
                         help="the fusion the expansions are combined with")
@@ -234,6 +280,7 @@ def main() -> None:
     random.Random(0).shuffle(query_ids)
     folds = [query_ids[i :: args.folds] for i in range(args.folds)]
     results = {}
+    fitted: dict[str, tuple[Callable, float]] = {}
     runs = [(name, method, train_candidates, test_candidates) for name, method in METHODS.items()]
     runs.append(("semsearch's hybrid now", library_default, train_candidates, test_candidates))
     for label, (train_variant, test_variant) in variants.items():
@@ -254,8 +301,10 @@ def main() -> None:
             "train": train_score,
             "test": ndcg(method, w_all, test_candidates, doc_ids, test.qrels),
         }
+        fitted[name] = (method, w_all)
+    guard = name_guard(args.names, fitted, {name for name in fitted if "Rocchio" in name}) if args.names else {}
     if args.json:
-        print(json.dumps({"cpu": cpu_model(), "folds": args.folds, "methods": results}, indent=2))
+        print(json.dumps({"cpu": cpu_model(), "folds": args.folds, "methods": results, "names": guard}, indent=2))
         return
     print(f"SciFact, int8, {len(train_candidates)} train / {len(test_candidates)} test queries, {args.folds}-fold CV")
     print(f"{'method':<72}{'CV nDCG@10 (sd)':>18}{'w per fold':>28}{'w':>6}{'train':>8}{'test':>8}")
@@ -263,6 +312,14 @@ def main() -> None:
         folds_w = ",".join(f"{w:g}" for w in r["cv_weights"])
         print(f"{name:<72}{r['cv_mean']:>11.4f} ({r['cv_sd']:.4f}){folds_w:>28}{r['weight']:>6g}"
               f"{r['train']:>8.4f}{r['test']:>8.4f}")
+    if guard:
+        print(f"\nName test ({args.names}): share of items whose paper is in the top 1 / 3 / 10")
+        print(f"{'method':<72}{'names':>22}{'title fragments':>22}")
+        for name, kinds in guard.items():
+            cells = "".join(
+                f"{kinds[kind]['top1']:>8.3f}{kinds[kind]['top3']:>7.3f}{kinds[kind]['top10']:>7.3f}" for kind in kinds
+            )
+            print(f"{name:<72}{cells}")
 
 
 if __name__ == "__main__":

@@ -63,11 +63,37 @@ def test_degenerate_lists():
     assert normalized_score_fusion([[(9, 0.3)], [(9, 8.0)]]) == [(9, 2.0)]
 
 
-def test_hybrid_default_fuses_both_lists():
-    fused = fusion.hybrid(DENSE, LEXICAL)
-    assert sorted(ids(fused)) == [1, 2, 3, 4]
-    assert all(a[1] >= b[1] for a, b in zip(fused, fused[1:]))
-    # A paper first in both lists comes first; one in neither list never appears.
-    assert ids(fusion.hybrid([(8, 0.9), (1, 0.5)], [(8, 9.0), (2, 1.0)]))[0] == 8
-    assert fusion.hybrid([], []) == []
-    assert ids(fusion.hybrid([], LEXICAL)) == [3, 1, 4]
+def candidates(dense: dict[int, float], bm25: dict[int, float], bound: float | None) -> fusion.Candidates:
+    ids = sorted(dense.keys() | bm25.keys())
+    return fusion.Candidates(ids, [dense.get(i, 0.0) for i in ids], [bm25.get(i, 0.0) for i in ids], bound)
+
+
+def test_hybrid_is_cosine_plus_the_lexical_share_of_bm25_over_its_bound():
+    w = fusion.HYBRID_LEXICAL_WEIGHT
+    fused = dict(fusion.hybrid(candidates({1: 0.9, 2: 0.8, 3: 0.7, 4: 0.1}, {3: 12.0, 1: 6.0, 4: 2.0}, 20.0)))
+    assert fused == pytest.approx(
+        {1: (1 - w) * 0.9 + w * 0.3, 2: (1 - w) * 0.8, 3: (1 - w) * 0.7 + w * 0.6, 4: (1 - w) * 0.1 + w * 0.1}
+    )
+    assert fusion.hybrid(candidates({}, {}, None)) == []
+
+
+def test_a_word_only_one_paper_holds_counts_in_full():
+    # The one paper with the rare word is far from the question's meaning, but a lone BM25 hit is not erased by
+    # normalizing a one-entry list (the defect of z-scoring each list on its own).
+    close_meanings = {paper: 0.45 - paper / 1000 for paper in range(1, 100)}
+    fused = fusion.hybrid(candidates({**close_meanings, 500: 0.2}, {500: 7.5}, 9.0))
+    assert fused[0][0] == 500
+
+
+def test_hybrid_scores_mean_the_same_across_questions():
+    # The same cosine and the same share of the question's attainable BM25 give the same fused score, whatever
+    # else the answer holds.
+    alone = dict(fusion.hybrid(candidates({1: 0.5}, {1: 3.0}, 10.0)))
+    crowded = dict(fusion.hybrid(candidates({1: 0.5, 2: 0.9, 3: 0.1}, {1: 6.0, 2: 1.0}, 20.0)))
+    assert alone[1] == pytest.approx(crowded[1])
+
+
+def test_without_a_bound_the_best_bm25_stands_in():
+    w = fusion.HYBRID_LEXICAL_WEIGHT
+    fused = dict(fusion.hybrid(candidates({1: 0.5, 2: 0.5}, {1: 4.0, 2: 2.0}, None)))
+    assert fused == pytest.approx({1: (1 - w) * 0.5 + w, 2: (1 - w) * 0.5 + w * 0.5})
