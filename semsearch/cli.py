@@ -361,6 +361,98 @@ def update(
 
 
 @cli.command()
+@index_option
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="First day to fetch (YYYY-MM-DD).  [default: the last day fetched; for a new folder, 6 days ago]",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Last day to fetch (YYYY-MM-DD).  [default: today, UTC]",
+)
+@click.option(
+    "--digests",
+    "digests_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder the days are saved in.  [default: INDEX/digests]",
+)
+@click.option("--no-wait", is_flag=True, help="Fail at once if another update is writing to the index.")
+@json_option
+@click.pass_context
+def fetch(
+    ctx: click.Context,
+    index_path: Path,
+    since,
+    until,
+    digests_dir: Path | None,
+    no_wait: bool,
+    as_json: bool,
+) -> None:
+    """Download the Daily Papers lists of new days, save one JSON file per day and index their papers.
+
+    Days already saved (after they ended) are not fetched again, so a rerun fetches only what is missing. The API's
+    address comes from SEMSEARCH_DAILY_PAPERS_URL (default https://huggingface.co/api/daily_papers).
+    """
+    from semsearch import index
+    from semsearch.ingest import dailypapers
+
+    first = since.date() if since else None
+    last = until.date() if until else None
+    if first and last and first > last:
+        raise click.UsageError(f"--since {first} is after --until {last}")
+    folder = digests_dir or index_path / "digests"
+    days = dailypapers.plan_days(folder, first, last)
+
+    def on_day(saved) -> None:
+        what = f"{_count(saved.entries, 'paper')}" if saved.entries else "no list"
+        state = "saved" if saved.written else "unchanged"
+        click.echo(f"{saved.day}: {what} ({state} {saved.path.name})", err=True)
+
+    def on_wait(seconds: float, why: str) -> None:
+        click.echo(f"{why}; waiting {seconds:.0f} s...", err=True)
+
+    failure: dailypapers.FetchError | None = None
+    with dailypapers.DailyPapersClient(on_wait=on_wait) as client:
+        try:
+            result = dailypapers.fetch_days(client, folder, days, on_day=on_day)
+        except dailypapers.FetchError as exc:
+            if exc.result is None or not exc.result.days:
+                raise
+            failure, result = exc, exc.result
+    # What was saved is indexed, even when the fetch stopped early: nothing fetched is lost.
+    digests = [dailypapers.load_day(saved.path, saved.day) for saved in result.days if saved.entries]
+    embedder = _embedder(ctx, index_path)
+    with _progress_bar("Embedding", embedder) as progress:
+        report = index.update(index_path, digests, embedder, progress=progress, wait=not no_wait, on_wait=_waiting)
+    if as_json:
+        _print_json(
+            {
+                "days": len(result.days),
+                "empty_days": result.empty_days,
+                "saved": [str(path) for path in result.written],
+                "added": report.added,
+                "updated": report.updated,
+                "already_present": report.already_present,
+                "papers": report.papers,
+                "warnings": list(report.warnings),
+            }
+        )
+    else:
+        click.echo(
+            f"Fetched {_count(len(result.days), 'day')} ({result.empty_days} without a list, "
+            f"{_count(len(result.written), 'file')} saved in {folder}); added {_what_digests_added(report)}; "
+            f"{_count(report.papers, 'paper')} in {report.path}"
+        )
+    if failure is not None:
+        raise click.ClickException(str(failure))
+
+
+@cli.command()
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @date_option
