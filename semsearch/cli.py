@@ -360,6 +360,21 @@ def update(
     _report_update(report, as_json)
 
 
+def _indexed_days(index_path: Path) -> set[str]:
+    """The digest days the index holds papers of (none for a new or empty index)."""
+    from semsearch.errors import IndexMissingError
+    from semsearch.index import index_exists
+    from semsearch.search import SearchIndex
+
+    if not index_exists(index_path):
+        return set()
+    try:
+        with SearchIndex(index_path) as search_index:
+            return {day for day, _ in search_index.digest_days()}
+    except IndexMissingError:
+        return set()
+
+
 @cli.command()
 @index_option
 @click.option(
@@ -417,15 +432,29 @@ def fetch(
         click.echo(f"{why}; waiting {seconds:.0f} s...", err=True)
 
     failure: dailypapers.FetchError | None = None
-    with dailypapers.DailyPapersClient(on_wait=on_wait) as client:
+    sleep = (ctx.obj or {}).get("sleep")  # tests inject one that does not wait
+    options = {"sleep": sleep} if sleep is not None else {}
+    with dailypapers.DailyPapersClient(on_wait=on_wait, **options) as client:
         try:
             result = dailypapers.fetch_days(client, folder, days, on_day=on_day)
         except dailypapers.FetchError as exc:
             if exc.result is None or not exc.result.days:
                 raise
             failure, result = exc, exc.result
-    # What was saved is indexed, even when the fetch stopped early: nothing fetched is lost.
-    digests = [dailypapers.load_day(saved.path, saved.day) for saved in result.days if saved.entries]
+    # What was saved is indexed, even when the fetch stopped early: nothing fetched is lost. Days saved earlier
+    # that the index does not hold (a run killed before it indexed them, a new index over an old folder) too.
+    fetched = {saved.day: saved.path for saved in result.days if saved.entries}
+    known = _indexed_days(index_path)
+    empty = len(dailypapers.encode([]))
+    behind = [
+        dailypapers.load_day(path, day)
+        for day, path in sorted(dailypapers.saved_days(folder).items())
+        if day not in fetched and day.isoformat() not in known and path.stat().st_size > empty
+    ]
+    behind = [digest for digest in behind if digest.papers]
+    if behind:
+        click.echo(f"Indexing {_count(len(behind), 'saved day')} the index does not hold yet...", err=True)
+    digests = behind + [dailypapers.load_day(path, day) for day, path in fetched.items()]
     embedder = _embedder(ctx, index_path)
     with _progress_bar("Embedding", embedder) as progress:
         report = index.update(index_path, digests, embedder, progress=progress, wait=not no_wait, on_wait=_waiting)

@@ -65,9 +65,10 @@ def _client(server: DailyPapersServer, waits: list[float], **options) -> DailyPa
     return DailyPapersClient(server.url, sleep=waits.append, **options)
 
 
-def _fetch(args: list[str], url: str, embedder: HashingEmbedder | None = None):
+def _fetch(args: list[str], url: str, embedder: HashingEmbedder | None = None, waits: list[float] | None = None):
     env = {dailypapers.URL_ENVVAR: url}
-    return CliRunner().invoke(cli, ["fetch", *args], obj={"embedder": embedder or HashingEmbedder()}, env=env)
+    obj = {"embedder": embedder or HashingEmbedder(), "sleep": (waits if waits is not None else []).append}
+    return CliRunner().invoke(cli, ["fetch", *args], obj=obj, env=env)
 
 
 # -- the client -------------------------------------------------------------------------------------------------
@@ -321,9 +322,11 @@ def test_fetch_resumes_after_the_last_day_fetched(server, tmp_path):
 @loopback
 def test_a_server_dying_midway_keeps_and_indexes_the_days_saved_and_a_rerun_completes(server, tmp_path, days_dir):
     server.faults["2025-06-12"] = ["die"]
-    result = _fetch(_week_args(tmp_path), server.url)
+    waits: list[float] = []
+    result = _fetch(_week_args(tmp_path), server.url, waits=waits)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1].startswith("Error: the network is unreachable")
+    assert waits == [1.0, 2.0]  # the dropped request was retried with backoff, then the refusal stopped it
     partial = json.loads(result.stdout)
     assert partial["days"] == 3 and partial["added"] == len({e["paper"]["id"] for d in WEEK[:3] for e in _entries(d)})
     with DailyPapersServer(days_dir) as revived:
@@ -384,6 +387,25 @@ def test_fetch_then_ask_end_to_end(server, tmp_path):
     assert hits[0]["arxiv_id"] == wanted["paper"]["id"]
 
 
+def test_days_saved_but_never_indexed_are_indexed_by_the_next_run(tmp_path):
+    # A run killed between saving and indexing: its days are saved (after they ended, so not fetched again).
+    folder = tmp_path / "idx" / "digests"
+    for day in WEEK:
+        save_day(folder, day, _entries(day))
+    result = _fetch(_week_args(tmp_path), "http://127.0.0.1:9/api/daily_papers")  # no request is made
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["days"] == 0 and report["added"] == len({e["paper"]["id"] for d in WEEK for e in _entries(d)})
+    assert "Indexing 7 saved days the index does not hold yet" in result.stderr
+    again = json.loads(_fetch(_week_args(tmp_path), "http://127.0.0.1:9/api/daily_papers").stdout)
+    assert again["added"] == again["already_present"] == 0
+
+
+def test_no_day_after_today_is_fetched(tmp_path):
+    today = dt.date(2025, 6, 10)
+    assert plan_days(tmp_path, dt.date(2025, 6, 9), dt.date(2025, 6, 20), today=today) == WEEK[:2]
+
+
 @loopback
 def test_digests_can_live_elsewhere(server, tmp_path):
     folder = tmp_path / "mine"
@@ -391,3 +413,19 @@ def test_digests_can_live_elsewhere(server, tmp_path):
     assert result.exit_code == 0, result.output
     assert len(list(folder.glob("daily-papers-*.json"))) == 7
     assert not (tmp_path / "idx" / "digests").exists()
+
+
+@loopback
+def test_days_without_a_list_are_saved_empty_counted_and_not_fetched_again(server, tmp_path):
+    args = ["--since", "2025-11-14", "--until", "2025-11-17", "--index", str(tmp_path / "idx"), "--json"]
+    result = _fetch(args, server.url)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["days"] == 4 and report["empty_days"] == 2 and len(report["saved"]) == 4
+    folder = tmp_path / "idx" / "digests"
+    assert json.loads((folder / "daily-papers-2025-11-15.json").read_text(encoding="utf-8")) == []
+    listed = [dt.date(2025, 11, 14), dt.date(2025, 11, 17)]
+    assert report["added"] == len({e["paper"]["id"] for d in listed for e in _entries(d)})
+    server.requests.clear()
+    again = json.loads(_fetch(args, server.url).stdout)
+    assert again["days"] == 0 and again["added"] == 0 and server.requests == []

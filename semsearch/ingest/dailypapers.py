@@ -291,10 +291,10 @@ def plan_days(
     """The days to fetch, oldest first: those in [since, until] not saved yet or saved before they ended.
 
     Without `since`: from the last day saved (re-fetched only if it was saved before it ended), or, when nothing is
-    saved, the last 7 days. Without `until`: today (UTC).
+    saved, the last 7 days. Without `until`, or past it: today (UTC).
     """
     today = today or today_utc()
-    until = until or today
+    until = min(until or today, today)  # no day after today has a list yet
     saved = saved_days(folder)
     if since is None:
         since = max(saved) if saved else today - dt.timedelta(days=NEW_FOLDER_DAYS - 1)
