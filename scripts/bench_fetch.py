@@ -7,6 +7,7 @@ The server (tests/apiserver.py) serves ../shared/data/hf_api/days on 127.0.0.1 w
 reaches the internet. Two measurements, each in a fresh folder:
   fetch only   the library's fetch of the 30 days (requests, saving): days/s and requests
   fetch+index  the whole `semsearch fetch --since ... --until ...` command into a new index: days/s, papers/s
+  baseline     `semsearch update` of the same saved files into another new index (the indexing alone)
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def main() -> None:
             f"{report['added']} papers added in {total_s:.2f} s: {report['days'] / total_s:.2f} days/s, "
             f"{report['added'] / total_s:.1f} papers/s ({'fake embedder' if args.fake else 'default model, int8'})"
         )
+        # Baseline, same conditions: `semsearch update` of the same 30 saved files into another new index.
+        update = ["update", *(str(day.path) for day in result.listed), "--index", str(Path(scratch) / "base")]
+        start = time.perf_counter()
+        outcome = CliRunner().invoke(cli, [*update, "--json"], obj=obj)
+        update_s = time.perf_counter() - start
+        if outcome.exit_code != 0:
+            sys.exit(f"semsearch update failed ({outcome.exit_code}): {outcome.output}")
+        added = json.loads(outcome.stdout)["added"]
+        print(f"baseline:    `semsearch update` of the saved files: {added} papers in {update_s:.2f} s: "
+              f"{added / update_s:.1f} papers/s")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, load {load}")
 

@@ -471,6 +471,9 @@ def fetch(
                 "warnings": list(report.warnings),
             }
         )
+    elif not result.days and not report.digests and failure is None:
+        click.echo(f"Nothing new to fetch: every day asked for is saved in {folder}; "
+                   f"{_count(report.papers, 'paper')} in {report.path}")
     else:
         click.echo(
             f"Fetched {_count(len(result.days), 'day')} ({result.empty_days} without a list, "
