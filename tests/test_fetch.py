@@ -180,6 +180,16 @@ def test_a_dns_failure_fails_at_once_as_unreachable(no_sleep):
     assert len(calls) == 1 and no_sleep == []
 
 
+def test_a_certificate_failure_is_not_called_unreachable(no_sleep):
+    def fail(request):
+        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", request=request)
+
+    client = DailyPapersClient("https://x/api", sleep=no_sleep.append, transport=httpx.MockTransport(fail))
+    with client, pytest.raises(FetchError, match="secure connection") as caught:
+        client.entries(dt.date(2025, 6, 10))
+    assert not isinstance(caught.value, NetworkUnreachableError)
+
+
 def test_the_base_url_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(dailypapers.URL_ENVVAR, "http://mirror.example/api/daily_papers/")
     assert DailyPapersClient().base_url == "http://mirror.example/api/daily_papers"

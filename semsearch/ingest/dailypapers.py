@@ -47,7 +47,7 @@ _MAX_PAGES = 1000  # a server that never sends a short page must not keep us for
 
 
 class FetchError(SemsearchError):
-    """A fetch that could not go on; `saved` holds the days saved before it (they stay, and should be indexed)."""
+    """A fetch that could not go on; `result` holds the days saved before it (they stay, and should be indexed)."""
 
     def __init__(self, message: str, result: FetchResult | None = None) -> None:
         super().__init__(message)
@@ -169,6 +169,11 @@ class DailyPapersClient:
             try:
                 response = self._http().get(self.base_url, params=params)
             except httpx.ConnectError as exc:
+                if _is_tls_failure(exc):
+                    raise FetchError(
+                        f"the secure connection to {self.base_url} failed ({_reason(exc)}); check the system's "
+                        "certificates (or a proxy that intercepts TLS), then run `semsearch fetch` again"
+                    ) from exc
                 raise NetworkUnreachableError(
                     f"the network is unreachable: cannot connect to {self.base_url} ({_reason(exc)}); "
                     "check the connection (or SEMSEARCH_DAILY_PAPERS_URL) and run `semsearch fetch` again"
@@ -226,6 +231,17 @@ class DailyPapersClient:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    import ssl
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in str(exc)
 
 
 def _server_says(response: Any) -> str:
