@@ -380,12 +380,14 @@ def _indexed_days(index_path: Path) -> set[str]:
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
     default=None,
     help="First day to fetch (YYYY-MM-DD).  [default: the last day fetched; for a new folder, 6 days ago]",
 )
 @click.option(
     "--until",
     type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
     default=None,
     help="Last day to fetch (YYYY-MM-DD).  [default: today, UTC]",
 )
@@ -393,6 +395,7 @@ def _indexed_days(index_path: Path) -> set[str]:
     "--digests",
     "digests_dir",
     type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     default=None,
     help="Folder the days are saved in.  [default: INDEX/digests]",
 )
