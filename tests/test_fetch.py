@@ -336,7 +336,9 @@ def test_a_server_dying_midway_keeps_and_indexes_the_days_saved_and_a_rerun_comp
     result = _fetch(_week_args(tmp_path), server.url, waits=waits)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1].startswith("Error: the network is unreachable")
-    assert waits == [1.0, 2.0]  # the dropped request was retried with backoff, then the refusal stopped it
+    # The dropped request was retried with backoff (once or twice, as the closing socket races the retry), then
+    # the refused connection stopped it at once.
+    assert waits in ([1.0], [1.0, 2.0])
     partial = json.loads(result.stdout)
     assert partial["days"] == 3 and partial["added"] == len({e["paper"]["id"] for d in WEEK[:3] for e in _entries(d)})
     with DailyPapersServer(days_dir) as revived:
