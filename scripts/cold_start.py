@@ -1,0 +1,209 @@
+"""What a one-question process costs: a cold `semsearch ask` against importing the modules it cannot do without.
+
+    .venv/bin/python scripts/cold_start.py --index indexes/bench-hf-daily
+    .venv/bin/python scripts/cold_start.py --index indexes/bench-hf-daily --profile     # and where the time goes
+
+In fresh processes, N rounds (default 9), each running in turn:
+  (a) `python -c "import numpy, onnxruntime, tokenizers, faiss"`: the baseline, the heavy modules alone;
+  (b) `semsearch ask QUESTION --index IDX`, one question per round, cycling through a few;
+  (c) `semsearch --help`.
+Prints the CPU, the median of each and the ratio (b)/(a). Runs alternate so that load from other processes on a
+shared machine falls on all three alike; one unmeasured run of each goes first (disk cache, the model's export).
+
+With --profile it then says where a cold ask spends its time:
+  - phases, timed inside fresh processes (median over the rounds): interpreter start-up, importing the CLI, importing
+    the heavy modules, importing the rest of the ask path, then each step of the command (opening the index,
+    loading the ONNX session, embedding, loading the FAISS and word index files, ranking, reading the papers,
+    rendering), each step's own time without the steps inside it;
+  - the slowest imports of one cold ask, from `python -X importtime` (cumulative and own time).
+
+The index is any semsearch index; the 274 digests make the one the README's figures come from:
+    semsearch update ../shared/data/digests/hf_daily/digests --index indexes/bench-hf-daily
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE_IMPORTS = "import numpy, onnxruntime, tokenizers, faiss"
+QUESTIONS = (
+    "reinforcement learning for reasoning in language models",
+    "diffusion models for video generation",
+    "efficient attention for long context",
+)
+
+# Runs inside a fresh process with --profile: the ask command, its steps wrapped in timers. The heavy modules and
+# the rest of the ask path are imported first, each group timed, so the steps below measure work, not imports.
+_PHASES = r"""
+import sys, time, json
+T0 = time.perf_counter()
+import semsearch.cli as cli
+T1 = time.perf_counter()
+import numpy, onnxruntime, tokenizers, faiss
+T2 = time.perf_counter()
+import semsearch.search.searcher as searcher, semsearch.model.embed as embed, semsearch.model.onnx as onnx
+import semsearch.search.filters, semsearch.storage.terms, semsearch.index
+T3 = time.perf_counter()
+own, stack = {}, []
+
+def timed(label, owner, name):
+    inner = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        stack.append(0.0)
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            total = time.perf_counter() - start
+            children = stack.pop()
+            own[label] = own.get(label, 0.0) + total - children
+            if stack:
+                stack[-1] += total
+    setattr(owner, name, wrapper)
+
+timed("open the index (SearchIndex)", searcher.SearchIndex, "__init__")
+timed("choose the embedder", cli, "_embedder")
+timed("read the tokenizer, create the ONNX session", onnx.OnnxQueryEncoder, "__init__")
+timed("find the model export (manifest)", embed.QuantizedEmbedder, "_load")
+timed("embed the question", embed.QuantizedEmbedder, "embed_query")
+timed("load FAISS file + recent vectors", searcher.SearchIndex, "_load_vectors")
+timed("load word index file + recent words", searcher.SearchIndex, "_load_words")
+timed("rank (search, fusion, term ids)", searcher.SearchIndex, "rank")
+timed("read the papers", searcher.SearchIndex, "_hits_of")
+timed("render", cli, "_render_hits")
+timed("the rest of the command (click, filters)", cli.cli, "main")
+sys.argv = ["semsearch", "ask", *sys.argv[1:]]
+try:
+    cli.cli.main(standalone_mode=False)
+except SystemExit:
+    pass
+T4 = time.perf_counter()
+print(json.dumps({"import semsearch.cli": T1 - T0, "import numpy, onnxruntime, tokenizers, faiss": T2 - T1,
+                  "import the rest of the ask path": T3 - T2, **own, "whole command": T4 - T3}), file=sys.stderr)
+"""
+
+
+def semsearch_command() -> list[str]:
+    """The console script beside this interpreter, as a user runs it; else `python -m semsearch`."""
+    script = Path(sys.executable).parent / "semsearch"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "semsearch"]
+
+
+def environment() -> dict[str, str]:
+    """This environment with the checkout first on the import path, so its code is what runs."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
+
+
+def timed_run(args: list[str]) -> float:
+    """Wall seconds of one fresh process; its failure stops the benchmark."""
+    start = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True, env=environment(), check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    return elapsed
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def measure(index: Path, runs: int, questions: list[str]) -> None:
+    baseline = [sys.executable, "-c", BASELINE_IMPORTS]
+    ask = [*semsearch_command(), "ask", "QUESTION", "--index", str(index)]
+    help_ = [*semsearch_command(), "--help"]
+    for args in (baseline, [*ask[:2], questions[0], *ask[3:]], help_):
+        timed_run(args)  # unmeasured: disk cache, and the model's export when this machine has none yet
+    times: dict[str, list[float]] = {"baseline": [], "ask": [], "help": []}
+    for i in range(runs):
+        question = questions[i % len(questions)]
+        times["baseline"].append(timed_run(baseline))
+        times["ask"].append(timed_run([*ask[:2], question, *ask[3:]]))
+        times["help"].append(timed_run(help_))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable; Python {platform.python_version()}; "
+          f"PYTHONDONTWRITEBYTECODE={'set' if os.environ.get('PYTHONDONTWRITEBYTECODE') else 'unset'}")
+    print(f"index: {index}; {runs} alternating rounds; questions: {'; '.join(questions)}")
+    print(f"(a) python -c \"{BASELINE_IMPORTS}\"  median {medians['baseline']:.3f} s  "
+          f"(min {min(times['baseline']):.3f}, max {max(times['baseline']):.3f})")
+    print(f"(b) semsearch ask QUESTION --index IDX  median {medians['ask']:.3f} s  "
+          f"(min {min(times['ask']):.3f}, max {max(times['ask']):.3f})")
+    print(f"(c) semsearch --help  median {medians['help']:.3f} s  "
+          f"(min {min(times['help']):.3f}, max {max(times['help']):.3f})")
+    print(f"ratio (b)/(a): {medians['ask'] / medians['baseline']:.2f}x")
+
+
+def profile_phases(index: Path, runs: int, questions: list[str]) -> None:
+    """Median of each phase over `runs` fresh processes, and the interpreter's own start-up beside them."""
+    samples: dict[str, list[float]] = {}
+    startup = []
+    for i in range(runs):
+        startup.append(timed_run([sys.executable, "-c", "pass"]))
+        args = [sys.executable, "-c", _PHASES, questions[i % len(questions)], "--index", str(index)]
+        result = subprocess.run(args, capture_output=True, text=True, env=environment(), check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"the phase run failed: {result.stderr.strip()[-2000:]}")
+        for name, seconds in json.loads(result.stderr.strip().splitlines()[-1]).items():
+            samples.setdefault(name, []).append(seconds)
+    print(f"\nphases of a cold ask, median of {runs} fresh processes (ms; steps: own time, without inner steps):")
+    print(f"  {'python start-up (python -c pass)':<48} {1000 * statistics.median(startup):7.1f}")
+    for name, values in samples.items():
+        print(f"  {name:<48} {1000 * statistics.median(values):7.1f}")
+
+
+def profile_imports(index: Path, question: str, top: int = 25) -> None:
+    """The slowest imports of one cold ask by cumulative time, and the semsearch modules' own time in all."""
+    code = "import sys; from semsearch.cli import main; sys.argv[0] = 'semsearch'; main()"
+    args = [sys.executable, "-X", "importtime", "-c", code, "ask", question, "--index", str(index)]
+    result = subprocess.run(args, capture_output=True, text=True, env=environment(), check=False)
+    rows = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, cumulative, name = line[len("import time:"):].split("|")
+        rows.append((int(own), int(cumulative), name.rstrip()))
+    ours = [row for row in rows if row[2].strip().startswith("semsearch")]
+    print(f"\nimports of one cold ask (python -X importtime; its own overhead inflates them): {len(rows)} modules, "
+          f"{sum(row[0] for row in rows) / 1000:.1f} ms; semsearch's own {len(ours)} modules "
+          f"{sum(row[0] for row in ours) / 1000:.1f} ms")
+    print(f"  {'cumulative ms':>13} {'own ms':>7}  module (indented under its importer)")
+    for own, cumulative, name in sorted(rows, key=lambda row: -row[1])[:top]:
+        print(f"  {cumulative / 1000:13.1f} {own / 1000:7.1f}  {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, default=ROOT / "indexes" / "bench-hf-daily", help="the index to ask")
+    parser.add_argument("--runs", type=int, default=9, help="alternating rounds (default 9)")
+    parser.add_argument("--question", action="append", help="a question (repeatable); default: three built-in ones")
+    parser.add_argument("--profile", action="store_true", help="also show where a cold ask spends its time")
+    args = parser.parse_args()
+    if not (args.index / "papers.sqlite3").exists():
+        raise SystemExit(f"no index at {args.index}; build one with `semsearch update "
+                         f"../shared/data/digests/hf_daily/digests --index {args.index}`")
+    questions = args.question or list(QUESTIONS)
+    measure(args.index, args.runs, questions)
+    if args.profile:
+        profile_phases(args.index, args.runs, questions)
+        profile_imports(args.index, questions[0])
+
+
+if __name__ == "__main__":
+    main()
