@@ -7,7 +7,8 @@ In fresh processes, N rounds (default 9), each running in turn:
   (a) `python -c "import numpy, onnxruntime, tokenizers, faiss"`: the baseline, the heavy modules alone;
   (b) `semsearch ask QUESTION --index IDX`, one question per round, cycling through a few;
   (c) `semsearch --help`.
-Prints the CPU, the median of each and the ratio (b)/(a). Runs alternate so that load from other processes on a
+Prints the CPU, the median wall time of each and the ratio (b)/(a), and the same for CPU time (user + system),
+which other processes on a shared machine disturb less. Runs alternate so that load from other processes on a
 shared machine falls on all three alike; one unmeasured run of each goes first (disk cache, the model's export).
 
 With --profile it then says where a cold ask spends its time:
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -104,14 +106,20 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
 
 
-def timed_run(args: list[str]) -> float:
-    """Wall seconds of one fresh process; its failure stops the benchmark."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(args: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one fresh process; its failure stops the benchmark."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     result = subprocess.run(args, capture_output=True, text=True, env=environment(), check=False)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def cpu_model() -> str:
@@ -131,23 +139,29 @@ def measure(index: Path, runs: int, questions: list[str]) -> None:
     help_ = [*semsearch_command(), "--help"]
     for args in (baseline, [*ask[:2], questions[0], *ask[3:]], help_):
         timed_run(args)  # unmeasured: disk cache, and the model's export when this machine has none yet
-    times: dict[str, list[float]] = {"baseline": [], "ask": [], "help": []}
+    wall: dict[str, list[float]] = {"baseline": [], "ask": [], "help": []}
+    cpu: dict[str, list[float]] = {name: [] for name in wall}
     for i in range(runs):
         question = questions[i % len(questions)]
-        times["baseline"].append(timed_run(baseline))
-        times["ask"].append(timed_run([*ask[:2], question, *ask[3:]]))
-        times["help"].append(timed_run(help_))
-    medians = {name: statistics.median(values) for name, values in times.items()}
+        for name, args in (("baseline", baseline), ("ask", [*ask[:2], question, *ask[3:]]), ("help", help_)):
+            seconds, cpu_seconds = timed_run(args)
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+    medians = {name: statistics.median(values) for name, values in wall.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
     print(f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable; Python {platform.python_version()}; "
           f"PYTHONDONTWRITEBYTECODE={'set' if os.environ.get('PYTHONDONTWRITEBYTECODE') else 'unset'}")
     print(f"index: {index}; {runs} alternating rounds; questions: {'; '.join(questions)}")
-    print(f"(a) python -c \"{BASELINE_IMPORTS}\"  median {medians['baseline']:.3f} s  "
-          f"(min {min(times['baseline']):.3f}, max {max(times['baseline']):.3f})")
-    print(f"(b) semsearch ask QUESTION --index IDX  median {medians['ask']:.3f} s  "
-          f"(min {min(times['ask']):.3f}, max {max(times['ask']):.3f})")
-    print(f"(c) semsearch --help  median {medians['help']:.3f} s  "
-          f"(min {min(times['help']):.3f}, max {max(times['help']):.3f})")
-    print(f"ratio (b)/(a): {medians['ask'] / medians['baseline']:.2f}x")
+    labels = {
+        "baseline": f"(a) python -c \"{BASELINE_IMPORTS}\"",
+        "ask": "(b) semsearch ask QUESTION --index IDX",
+        "help": "(c) semsearch --help",
+    }
+    for name, label in labels.items():
+        print(f"{label}\n      wall median {medians[name]:.3f} s "
+              f"(min {min(wall[name]):.3f}, max {max(wall[name]):.3f}); CPU median {cpu_medians[name]:.3f} s")
+    print(f"ratio (b)/(a): {medians['ask'] / medians['baseline']:.2f}x wall, "
+          f"{cpu_medians['ask'] / cpu_medians['baseline']:.2f}x CPU time")
 
 
 def profile_phases(index: Path, runs: int, questions: list[str]) -> None:
@@ -155,7 +169,7 @@ def profile_phases(index: Path, runs: int, questions: list[str]) -> None:
     samples: dict[str, list[float]] = {}
     startup = []
     for i in range(runs):
-        startup.append(timed_run([sys.executable, "-c", "pass"]))
+        startup.append(timed_run([sys.executable, "-c", "pass"])[0])
         args = [sys.executable, "-c", _PHASES, questions[i % len(questions)], "--index", str(index)]
         result = subprocess.run(args, capture_output=True, text=True, env=environment(), check=False)
         if result.returncode != 0:
