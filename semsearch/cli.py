@@ -729,6 +729,15 @@ def eval_command(
         click.echo(f"{mode:<9}" + "".join(f"{measures[name]:>12.4f}" for name in _MEASURE_LABELS))
 
 
+# numpy's OpenBLAS starts a thread per core as numpy loads, and an idle thread spins for 2**28 cycles (~0.1 s)
+# before it sleeps, waiting for products semsearch rarely asks for. On 2 busy cores that spinning took ~60 ms
+# from a cold `ask` (scripts/cold_start.py). 2**20 cycles (under a millisecond) changes nothing else: the same
+# threads split the same products, to the same bits. A value the user sets wins.
+BLAS_SPIN_ENVVAR = "OPENBLAS_THREAD_TIMEOUT"
+BLAS_SPIN_LOG2_CYCLES = "20"
+
+
 def main() -> None:
     """Entry point of the console script."""
+    os.environ.setdefault(BLAS_SPIN_ENVVAR, BLAS_SPIN_LOG2_CYCLES)  # before anything imports numpy
     cli(prog_name="semsearch")
