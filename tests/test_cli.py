@@ -325,16 +325,25 @@ def test_help_does_not_import_heavy_modules():
     assert "update" in result.stdout and "related" in result.stdout
 
 
-def test_the_console_script_shortens_blas_spinning_before_numpy_loads_unless_told_otherwise(monkeypatch):
+def test_the_console_script_shortens_blas_spinning_before_numpy_loads_and_freezes_gc_before_exit(monkeypatch):
     from semsearch import cli as cli_module
 
-    seen = []
-    monkeypatch.setattr(cli_module, "cli", lambda **kwargs: seen.append(os.environ.get("OPENBLAS_THREAD_TIMEOUT")))
+    seen, frozen = [], []
+
+    def command(**kwargs):
+        seen.append(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+        raise SystemExit(3)  # as click ends every command, with its exit code
+
+    monkeypatch.setattr(cli_module, "cli", command)
+    monkeypatch.setattr(cli_module.gc, "freeze", lambda: frozen.append(len(seen)))  # never this test process's gc
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
-    cli_module.main()
-    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")
-    cli_module.main()
-    assert seen == [cli_module.BLAS_SPIN_LOG2_CYCLES, "28"]
+    with pytest.raises(SystemExit) as exited:
+        cli_module.main()
+    assert exited.value.code == 3
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # a value the user sets wins
+    with pytest.raises(SystemExit):
+        cli_module.main()
+    assert seen == [cli_module.BLAS_SPIN_LOG2_CYCLES, "28"] and frozen == [1, 2]
 
 
 def test_shorter_blas_spinning_gives_the_same_bits():
