@@ -6,8 +6,9 @@
 
 In fresh processes, N rounds (default 9), each running in turn:
   (a)  `python -c "import numpy, onnxruntime, tokenizers, faiss"`: the baseline, the heavy modules alone;
-  (a') the same with OPENBLAS_THREAD_TIMEOUT set as the semsearch command sets it for itself (semsearch/cli.py,
-       `main`), so that (b)/(a') compares like with like;
+  (a') the same in a process that starts and ends as the semsearch command's does (semsearch/cli.py, `main`):
+       OPENBLAS_THREAD_TIMEOUT set, and gc.freeze() before exit; (b)/(a') compares like with like, the cost of
+       everything `ask` does besides importing those modules;
   (b)  `semsearch ask QUESTION --index IDX`, one question per round, cycling through a few;
   (c)  `semsearch --help`.
 Prints the CPU, the median wall time of each and the ratios (b)/(a) and (b)/(a'), and the same for CPU time
@@ -51,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 from semsearch.cli import BLAS_SPIN_ENVVAR, BLAS_SPIN_LOG2_CYCLES  # noqa: E402 - cheap: no numpy
 
 BASELINE_IMPORTS = "import numpy, onnxruntime, tokenizers, faiss"
+LIKE_FOR_LIKE = f"{BASELINE_IMPORTS}; import gc; gc.freeze()"
 QUESTIONS = (
     "reinforcement learning for reasoning in language models",
     "diffusion models for video generation",
@@ -158,7 +160,7 @@ def measure(code_root: Path, index: Path, runs: int, questions: list[str]) -> No
     plain, blas = environment(code_root), environment(code_root, {BLAS_SPIN_ENVVAR: BLAS_SPIN_LOG2_CYCLES})
     commands = {
         "baseline": ([sys.executable, "-c", BASELINE_IMPORTS], plain),
-        "baseline'": ([sys.executable, "-c", BASELINE_IMPORTS], blas),
+        "baseline'": ([sys.executable, "-c", LIKE_FOR_LIKE], blas),
         "ask": ([*semsearch_command(), "ask", "QUESTION", "--index", str(index)], plain),
         "help": ([*semsearch_command(), "--help"], plain),
     }
@@ -184,7 +186,7 @@ def measure(code_root: Path, index: Path, runs: int, questions: list[str]) -> No
     print(f"index: {index}; {runs} alternating rounds; questions: {'; '.join(questions)}")
     labels = {
         "baseline": f"(a)  python -c \"{BASELINE_IMPORTS}\"",
-        "baseline'": f"(a') the same with {BLAS_SPIN_ENVVAR}={BLAS_SPIN_LOG2_CYCLES}, as semsearch sets it",
+        "baseline'": f"(a') {BLAS_SPIN_ENVVAR}={BLAS_SPIN_LOG2_CYCLES} python -c \"{LIKE_FOR_LIKE}\"",
         "ask": "(b)  semsearch ask QUESTION --index IDX",
         "help": "(c)  semsearch --help",
     }
