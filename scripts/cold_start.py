@@ -3,6 +3,7 @@
     .venv/bin/python scripts/cold_start.py --index indexes/bench-hf-daily
     .venv/bin/python scripts/cold_start.py --index indexes/bench-hf-daily --profile     # and where the time goes
     .venv/bin/python scripts/cold_start.py --index indexes/bench-hf-daily --compiled    # as an installed package
+    .venv/bin/python scripts/cold_start.py --index indexes/bench-hf-daily --before e2baaec   # and an older commit
 
 In fresh processes, N rounds (default 9), each running in turn:
   (a)  `python -c "import numpy, onnxruntime, tokenizers, faiss"`: the baseline, the heavy modules alone;
@@ -10,7 +11,8 @@ In fresh processes, N rounds (default 9), each running in turn:
        OPENBLAS_THREAD_TIMEOUT set, and gc.freeze() before exit; (b)/(a') compares like with like, the cost of
        everything `ask` does besides importing those modules;
   (b)  `semsearch ask QUESTION --index IDX`, one question per round, cycling through a few;
-  (c)  `semsearch --help`.
+  (c)  `semsearch --help`;
+  (d)  with --before REV, the same `ask` run by the semsearch of that commit (its package, from `git archive`).
 Prints the CPU, the median wall time of each and the ratios (b)/(a) and (b)/(a'), and the same for CPU time
 (user + system), which other processes on a shared machine disturb less. Runs alternate so that load from other
 processes falls on all of them alike; one unmeasured run of each goes first (disk cache, the model's export).
@@ -156,14 +158,19 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def measure(code_root: Path, index: Path, runs: int, questions: list[str]) -> None:
+def measure(
+    code_root: Path, index: Path, runs: int, questions: list[str], before: tuple[str, Path] | None = None
+) -> None:
     plain, blas = environment(code_root), environment(code_root, {BLAS_SPIN_ENVVAR: BLAS_SPIN_LOG2_CYCLES})
+    ask = [*semsearch_command(), "ask", "QUESTION", "--index", str(index)]
     commands = {
         "baseline": ([sys.executable, "-c", BASELINE_IMPORTS], plain),
         "baseline'": ([sys.executable, "-c", LIKE_FOR_LIKE], blas),
-        "ask": ([*semsearch_command(), "ask", "QUESTION", "--index", str(index)], plain),
+        "ask": (ask, plain),
         "help": ([*semsearch_command(), "--help"], plain),
     }
+    if before is not None:
+        commands["before"] = (ask, environment(before[1]))
 
     def command(name: str, round_: int) -> list[str]:
         args = commands[name][0]
@@ -189,14 +196,20 @@ def measure(code_root: Path, index: Path, runs: int, questions: list[str]) -> No
         "baseline'": f"(a') {BLAS_SPIN_ENVVAR}={BLAS_SPIN_LOG2_CYCLES} python -c \"{LIKE_FOR_LIKE}\"",
         "ask": "(b)  semsearch ask QUESTION --index IDX",
         "help": "(c)  semsearch --help",
+        "before": f"(d)  semsearch ask QUESTION --index IDX, the semsearch of {before[0] if before else ''}",
     }
     for name, label in labels.items():
+        if name not in commands:
+            continue
         print(f"{label}\n       wall median {medians[name]:.3f} s "
               f"(min {min(wall[name]):.3f}, max {max(wall[name]):.3f}); CPU median {cpu_medians[name]:.3f} s")
     for baseline in ("baseline", "baseline'"):
         mark = baseline[len("baseline"):]
         print(f"ratio (b)/(a{mark}): {medians['ask'] / medians[baseline]:.2f}x wall, "
               f"{cpu_medians['ask'] / cpu_medians[baseline]:.2f}x CPU time")
+        if before is not None:
+            print(f"ratio (d)/(a{mark}): {medians['before'] / medians[baseline]:.2f}x wall, "
+                  f"{cpu_medians['before'] / cpu_medians[baseline]:.2f}x CPU time")
 
 
 def profile_phases(code_root: Path, index: Path, runs: int, questions: list[str]) -> None:
@@ -238,10 +251,19 @@ def profile_imports(code_root: Path, index: Path, question: str, top: int = 25) 
         print(f"  {cumulative / 1000:13.1f} {own / 1000:7.1f}  {name}")
 
 
-def compiled_copy(target: Path) -> Path:
-    """A copy of the semsearch package under `target`, byte-compiled as pip does when it installs one."""
-    shutil.copytree(ROOT / "semsearch", target / "semsearch", ignore=shutil.ignore_patterns("__pycache__"))
-    if not compileall.compile_dir(target / "semsearch", quiet=1):
+def package_copy(target: Path, revision: str | None, compiled: bool) -> Path:
+    """A copy of the semsearch package under `target`: this checkout's, or that of `revision` (git archive);
+    byte-compiled, as pip does when it installs one, when `compiled`."""
+    target.mkdir()
+    if revision is None:
+        shutil.copytree(ROOT / "semsearch", target / "semsearch", ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "semsearch"], capture_output=True,
+                                 check=False)
+        if archive.returncode != 0:
+            raise SystemExit(f"git archive {revision} failed: {archive.stderr.decode(errors='replace').strip()}")
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    if compiled and not compileall.compile_dir(target / "semsearch", quiet=1):
         raise SystemExit("byte-compiling the copy of semsearch failed")
     return target
 
@@ -253,14 +275,18 @@ def main() -> None:
     parser.add_argument("--question", action="append", help="a question (repeatable); default: three built-in ones")
     parser.add_argument("--profile", action="store_true", help="also show where a cold ask spends its time")
     parser.add_argument("--compiled", action="store_true", help="run a byte-compiled copy of semsearch")
+    parser.add_argument("--before", metavar="REV", help="also ask with the semsearch of this git revision")
     args = parser.parse_args()
     if not (args.index / "papers.sqlite3").exists():
         raise SystemExit(f"no index at {args.index}; build one with `semsearch update "
                          f"../shared/data/digests/hf_daily/digests --index {args.index}`")
     questions = args.question or list(QUESTIONS)
-    with tempfile.TemporaryDirectory(prefix="semsearch-compiled-") as scratch:
-        code_root = compiled_copy(Path(scratch)) if args.compiled else ROOT
-        measure(code_root, args.index, args.runs, questions)
+    with tempfile.TemporaryDirectory(prefix="semsearch-cold-") as scratch:
+        code_root = package_copy(Path(scratch) / "now", None, compiled=True) if args.compiled else ROOT
+        before = None
+        if args.before:
+            before = args.before, package_copy(Path(scratch) / "before", args.before, args.compiled)
+        measure(code_root, args.index, args.runs, questions, before)
         if args.profile:
             profile_phases(code_root, args.index, args.runs, questions)
             profile_imports(code_root, args.index, questions[0])
