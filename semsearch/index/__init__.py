@@ -4,7 +4,8 @@ An index is a folder holding `papers.sqlite3` (papers, their vectors, the commit
 and the FAISS file and word index file derived from it. Reading goes through `semsearch.search.SearchIndex`.
 
 The write path (`update`, `rebuild`, `remove` and their records) is loaded on first use: it reads digests of every
-format, and `semsearch ask` needs only `embedder_for` from here (its readers cost a cold question ~40 ms).
+format, and `semsearch ask` needs only `embedder_for` from here (those readers' imports cost a cold question tens of
+milliseconds).
 """
 
 from __future__ import annotations

@@ -61,8 +61,9 @@ _TRACE_TEXTS = ("a short query", "a longer sentence used to trace the graph with
 # Worst cosine between the torch and the onnxruntime output that export accepts; fp32 noise is ~1e-7.
 _EXPORT_MIN_COSINE = 0.9999
 # An export's graph as onnxruntime optimizes it (fused ops, folded constants), saved beside the export by the
-# first session on a machine: later sessions load it as it is instead of optimizing the graph again, which took
-# ~35-50 ms of a cold question's ~80 ms session on 2 cores. The same graph runs, so the vectors are the same bits.
+# first session on a machine: later sessions load it as it is instead of optimizing the graph again, which was
+# half of a cold question's session (42 -> 20 ms median on 2 cores). The same graph runs, so the vectors are the
+# same bits (tests/test_quantized.py). It costs the cache folder one more copy of the weights per onnxruntime version.
 OPTIMIZED_PREFIX = "optimized-"
 
 
