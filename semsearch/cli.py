@@ -6,6 +6,7 @@ Heavy modules (numpy, faiss, sentence-transformers) are imported inside commands
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import os
@@ -860,6 +861,23 @@ def eval_command(
         click.echo(f"{mode:<9}" + "".join(f"{measures[name]:>12.4f}" for name in _MEASURE_LABELS))
 
 
+# numpy's OpenBLAS starts a thread per core as numpy loads, and an idle thread spins for 2**28 cycles (~0.1 s)
+# before it sleeps, waiting for products semsearch rarely asks for. On 2 busy cores that spinning took ~60 ms
+# from a cold `ask` (scripts/cold_start.py). 2**20 cycles (under a millisecond) changes nothing else: the same
+# threads split the same products, to the same bits. A value the user sets wins.
+BLAS_SPIN_ENVVAR = "OPENBLAS_THREAD_TIMEOUT"
+BLAS_SPIN_LOG2_CYCLES = "20"
+
+
 def main() -> None:
     """Entry point of the console script."""
-    cli(prog_name="semsearch")
+    os.environ.setdefault(BLAS_SPIN_ENVVAR, BLAS_SPIN_LOG2_CYCLES)  # before anything imports numpy
+    try:
+        cli(prog_name="semsearch")
+    finally:
+        # As the interpreter exits it searches every object for reference cycles, several times over, while it
+        # tears the modules down: ~60 ms once numpy, onnxruntime and faiss are loaded (scripts/cold_start.py).
+        # Frozen objects are left out of that search. Nothing needs it: the command has closed its files and
+        # connections, exit handlers still run and the standard streams are still flushed; a cycle left over
+        # goes with the process, as it would at any exit.
+        gc.freeze()

@@ -3,7 +3,6 @@ paper is embedded as (with its hash, so unchanged papers are never embedded twic
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 
@@ -67,6 +66,8 @@ def paper_key(title: str, arxiv_id: str | None = None) -> str:
         canonical = normalize_arxiv_id(arxiv_id)
         if canonical is not None:
             return canonical
+    import hashlib  # here, not at the top: a question never hashes, and OpenSSL's bindings cost a cold one ~3 ms
+
     normalized = normalize_title(title)
     digest = hashlib.sha1(normalized.encode("utf-8")).hexdigest()[:_HASH_CHARS]
     return f"{_slug(normalized) or 'paper'}-{digest}"
@@ -104,4 +105,6 @@ def document_text(title: str, abstract: str) -> str:
 
 def content_hash(title: str, abstract: str) -> str:
     """Identifies a paper's embedded text, so unchanged papers are never embedded twice."""
+    import hashlib
+
     return hashlib.sha256(document_text(title, abstract).encode("utf-8")).hexdigest()

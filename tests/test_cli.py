@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -406,3 +407,43 @@ def test_help_does_not_import_heavy_modules():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in result.stderr
     assert "update" in result.stdout and "related" in result.stdout
+
+
+def test_the_console_script_shortens_blas_spinning_before_numpy_loads_and_freezes_gc_before_exit(monkeypatch):
+    from semsearch import cli as cli_module
+
+    seen, frozen = [], []
+
+    def command(**kwargs):
+        seen.append(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+        raise SystemExit(3)  # as click ends every command, with its exit code
+
+    monkeypatch.setattr(cli_module, "cli", command)
+    monkeypatch.setattr(cli_module.gc, "freeze", lambda: frozen.append(len(seen)))  # never this test process's gc
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        cli_module.main()
+    assert exited.value.code == 3
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # a value the user sets wins
+    with pytest.raises(SystemExit):
+        cli_module.main()
+    assert seen == [cli_module.BLAS_SPIN_LOG2_CYCLES, "28"] and frozen == [1, 2]
+
+
+def test_shorter_blas_spinning_gives_the_same_bits():
+    # The setting only decides how long an idle OpenBLAS thread spins before it sleeps; the threads that split a
+    # product are the same, so every product is the same to the bit (3,506 rows: a size two threads split).
+    code = (
+        "import sys, numpy as np\n"
+        "rng = np.random.default_rng(7)\n"
+        "m, v = rng.standard_normal((3506, 384), dtype=np.float32), rng.standard_normal(384, dtype=np.float32)\n"
+        "sys.stdout.write((m @ v).tobytes().hex() + (m[:300] @ m[:300].T).tobytes().hex())\n"
+    )
+    outputs = []
+    for setting in (None, "20"):
+        env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
+        if setting is not None:
+            env["OPENBLAS_THREAD_TIMEOUT"] = setting
+        outputs.append(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                      check=True).stdout)
+    assert outputs[0] == outputs[1]

@@ -345,6 +345,27 @@ def test_small_updates_wait_in_the_recent_layer_and_are_searched(tmp_path, seed_
         assert match.score == pytest.approx(expected, abs=1e-6)  # the revised vector, not the superseded one
 
 
+def test_reading_the_recent_vectors_walks_the_recent_papers_not_every_paper(tmp_path, seed_digest, fake_embedder):
+    # Every cold question reads the recent layer; with no recent papers that must cost next to nothing, however
+    # many papers the index holds (it once walked every paper, stored vectors and all: 15 ms at 3,506 papers).
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], fake_embedder)
+    store = Store.open(folder)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    try:
+        store._db.set_progress_handler(count, 1)
+        ids, _ = store.unindexed_vectors(fake_embedder.dim)
+    finally:
+        store.close()
+    assert len(ids) == 0 and steps < 63  # one SQLite instruction per paper would already be 63
+
+
 def test_large_collections_switch_to_ivf_and_grow_without_retraining(tmp_path, hf_daily, seed_digest):
     import faiss
 

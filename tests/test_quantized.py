@@ -17,7 +17,15 @@ from semsearch.errors import ModelMismatchError, ModelUnavailableError
 from semsearch.keys import document_text
 from semsearch.model.bundled import BUNDLED_MODEL_ID, fast_query_dir, file_sha256, model_id_for, precision_of
 from semsearch.model.embed import QuantizedEmbedder, SentenceTransformerEmbedder
-from semsearch.model.onnx import DATA_NAME, MANIFEST_NAME, ONNX_NAME, OnnxQueryEncoder, quantize_export
+from semsearch.model.onnx import (
+    DATA_NAME,
+    MANIFEST_NAME,
+    ONNX_NAME,
+    OPTIMIZED_PREFIX,
+    OnnxQueryEncoder,
+    optimized_name,
+    quantize_export,
+)
 from semsearch.model.precision import DEFAULT_PRECISION, FP32, INT8
 from semsearch.search import SearchIndex
 
@@ -93,6 +101,42 @@ def test_a_document_vector_does_not_depend_on_its_companions(int8_embedder, arxi
     alone = int8_embedder.embed_documents(texts[:1])[0]
     with_others = int8_embedder.embed_documents(texts)[0]
     assert float(alone @ with_others) >= 0.99999
+
+
+def test_the_saved_optimized_graph_gives_the_same_bits_and_is_saved_once(int8_embedder, arxiv, claims, tmp_path,
+                                                                          monkeypatch):
+    _use_a_copy_of_the_exports(tmp_path / "cache", monkeypatch)
+    folder = fast_query_dir(INT8)
+    for path in folder.glob(f"{OPTIMIZED_PREFIX}*"):
+        path.unlink()
+    texts = claims[:60] + [document_text(r["title"], r["abstract"]) for r in arxiv[:40]]
+    # check_integrity loads the export's own files, optimized in memory at each session: what every session did.
+    as_before = OnnxQueryEncoder(folder, threads=1, check_integrity=True)
+    expected = as_before.embed_each(texts, workers=1), as_before.embed_documents(texts[:8])
+
+    first = OnnxQueryEncoder(folder, threads=1)  # saves the optimized graph
+    name = optimized_name(json.loads((folder / MANIFEST_NAME).read_text())["files"])
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith((OPTIMIZED_PREFIX, "."))) == [
+        name,
+        f"{name}.data",
+    ]
+
+    def never(*args, **kwargs):
+        raise AssertionError("the saved graph should have been loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(OnnxQueryEncoder, "_save_optimized", never)
+        later = OnnxQueryEncoder(folder, threads=1)  # loads it as it is
+    # Damaged (a new file: the sessions above map the old one, and cutting a mapped file short kills the process):
+    # loading it fails, so it is saved again.
+    (tmp_path / "short").write_bytes(b"\0" * 1000)
+    os.replace(tmp_path / "short", folder / f"{name}.data")
+    after_damage = OnnxQueryEncoder(folder, threads=1)
+    assert (folder / f"{name}.data").stat().st_size > 1000
+    for encoder in (first, later, after_damage):
+        assert np.array_equal(encoder.embed_each(texts, workers=1), expected[0])
+        assert np.array_equal(encoder.embed_documents(texts[:8]), expected[1])  # padded batches too
+        assert np.array_equal(encoder.embed_query(texts[0]), expected[0][0])
 
 
 def test_a_missing_or_damaged_int8_export_is_made_again_with_a_notice(int8_embedder, tmp_path, monkeypatch, caplog):

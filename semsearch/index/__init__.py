@@ -2,17 +2,26 @@
 
 An index is a folder holding `papers.sqlite3` (papers, their vectors, the committed state: the source of truth),
 and the FAISS file and word index file derived from it. Reading goes through `semsearch.search.SearchIndex`.
+
+The write path (`update`, `rebuild`, `remove` and their records) is loaded on first use: it reads digests of every
+format, and `semsearch ask` needs only `embedder_for` from here (those readers' imports cost a cold question tens of
+milliseconds).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from semsearch.index.check import CheckReport, check
 from semsearch.index.merge import DEFAULT_POLICY, MergePolicy
-from semsearch.index.write import Inputs, RemoveReport, UpdateReport, rebuild, remove, update
-from semsearch.model.embed import Embedder
 from semsearch.storage.store import index_exists, recorded_model
+
+if TYPE_CHECKING:
+    from semsearch.index.write import Inputs, RemoveReport, UpdateReport, rebuild, remove, update
+    from semsearch.model.embed import Embedder
+
+_WRITE_NAMES = ("Inputs", "RemoveReport", "UpdateReport", "rebuild", "remove", "update")
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -40,3 +49,11 @@ def embedder_for(folder: Path, precision: str | None = None) -> Embedder:
     if precision is None:
         precision = precision_of(recorded_model(folder))
     return embedder_from_spec(precision=precision)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WRITE_NAMES:
+        from semsearch.index import write
+
+        return getattr(write, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,6 @@ import it without importing each other.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -41,6 +40,8 @@ def bundled_model_dir() -> Path:
 
 def file_sha256(path: Path) -> str:
     """The sha256 hex digest of a file, read in blocks."""
+    import hashlib  # here, not at the top: a question hashes nothing (OpenSSL's bindings cost ~3 ms to import)
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,16 +20,19 @@ from semsearch.errors import REPAIR_DERIVED, IndexCorruptError, IndexMissingErro
 from semsearch.keys import document_text, normalize_title
 from semsearch.model.embed import Embedder
 from semsearch.search import fusion, lexical
-from semsearch.search.explain import Why, nearest_sentences, sentences
 from semsearch.search.filters import PaperFilter, allowed_ids, search_allowed
 from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE, SCORE_KINDS
-from semsearch.search.resolve import resolve_paper_id
-from semsearch.search.wordvectors import bundled_word_vectors
 from semsearch.storage.state import load_vector_file, load_word_file
 from semsearch.storage.store import FORMAT_VERSION, Store, StoredPaper, passage_bm25
 from semsearch.storage.terms import TermCounter
 from semsearch.storage.vectors import LayeredIndex, VectorIndex
 from semsearch.storage.wordindex import Postings, WordIndex
+
+if TYPE_CHECKING:
+    from semsearch.search.explain import Why
+
+# `--why` (explain, wordvectors) and paper lookups (resolve) import their modules where they are used: a plain
+# question needs neither, and each module costs a cold one its import.
 
 log = logging.getLogger("semsearch")
 
@@ -431,6 +435,9 @@ class SearchIndex:
 
     def _explain(self, question: str, hits: list[Hit]) -> list[Hit]:
         """The hits, each with its abstract sentence nearest to the question and the question words it holds."""
+        from semsearch.search.explain import Why, nearest_sentences, sentences
+        from semsearch.search.wordvectors import bundled_word_vectors
+
         groups = [sentences(hit.paper.abstract) for hit in hits]
         flat = [sentence for group in groups for sentence in group]
         terms = lexical.query_terms(question)
@@ -495,6 +502,8 @@ class SearchIndex:
 
     def resolve(self, reference: str) -> StoredPaper:
         """The one paper a user means by a key, an arXiv id, an exact title or an unambiguous part of one."""
+        from semsearch.search.resolve import resolve_paper_id
+
         paper_id = resolve_paper_id(self._store, reference)
         return self._store.papers([paper_id])[paper_id]
 

@@ -389,8 +389,11 @@ class Store:
 
     def unindexed_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """Ids and vectors of the papers the FAISS file does not hold yet."""
+        # Ordered by the unindexed table's key, so SQLite walks the few unindexed rows and looks each paper up.
+        # Ordered by p.id it walked every paper in id order, reading every stored vector, to find them: 15 to 24 ms
+        # on 3,506 papers at each cold question with none waiting, and growing with the index.
         rows = self._db.execute(
-            "SELECT p.id, p.vector FROM unindexed u JOIN papers p ON p.id = u.paper_id ORDER BY p.id"
+            "SELECT p.id, p.vector FROM unindexed u JOIN papers p ON p.id = u.paper_id ORDER BY u.paper_id"
         ).fetchall()
         return _ids_and_matrix(rows, dim, self.path)
 
