@@ -20,7 +20,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from semsearch.errors import PaperNotFoundError, SemsearchError
+from semsearch.errors import PaperNotFoundError, SemsearchError, is_disk_full
 from semsearch.ingest.readers.dates import display_date
 from semsearch.model.precision import PRECISIONS
 from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
@@ -80,6 +80,8 @@ class SemsearchGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit):
             raise
         except sqlite3.Error as exc:
+            if is_disk_full(exc):
+                raise click.ClickException(_disk_full(ctx, exc)) from exc
             raise click.ClickException(
                 f"the index database failed ({exc}); free disk space if it is full, "
                 "then run `semsearch check` to see what is wrong"
@@ -90,6 +92,8 @@ class SemsearchGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise click.exceptions.Exit(128 + 13) from None  # what a shell reports for a SIGPIPE death
         except OSError as exc:
+            if is_disk_full(exc):
+                raise click.ClickException(_disk_full(ctx, exc)) from exc
             raise click.ClickException(f"{exc.strerror or exc} ({exc.filename or 'no file'}); check the path "
                                        "and free disk space, then run the command again") from exc
         except Exception as exc:  # the last line of defence against a traceback
@@ -98,6 +102,12 @@ class SemsearchGroup(click.Group):
             raise click.ClickException(
                 f"unexpected {exc.__class__.__name__}: {exc}; rerun with SEMSEARCH_DEBUG=1 for details and report it"
             ) from exc
+
+
+def _disk_full(ctx: click.Context, exc: BaseException) -> str:
+    """A full disk the write path did not name itself (a read, a file outside the index): say so, and where."""
+    where = exc.filename if isinstance(exc, OSError) and exc.filename else "the index database"
+    return f"the disk is full (writing {where}); free space and run the same command again"
 
 
 def _index_path_option(help_text: str, callback: Callable | None = None) -> Callable[[Callable], Callable]:

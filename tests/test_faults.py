@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -272,3 +273,54 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path, seed_diges
     process.stdout.close()  # the reader is gone before the first line is written
     _, err = process.communicate(timeout=60)
     assert process.returncode == 141 and err == ""
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MB file system (tmpfs), mounted for the test and unmounted after; root only."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8) (CI runs as root, so it runs there)")
+    mountpoint = tmp_path / "small-disk"
+    mountpoint.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mountpoint)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+@pytest.mark.parametrize("digests, cause", [(40, "is full (writing papers.sqlite3)"), (80, "is nearly full")])
+def test_a_full_disk_fails_with_one_line_and_leaves_the_previous_index_answering(
+    small_disk, hf_daily, digests, cause
+):
+    files = sorted((hf_daily / "digests").glob("*.txt"))
+    folder = small_disk / "idx"
+    first = semsearch_process(["update", *map(str, files[:5])], folder)
+    assert first.wait(timeout=60) == 0
+    before = info(folder)["papers"]
+
+    failing = semsearch_process(["update", *map(str, files[:digests])], folder)
+    _, err = failing.communicate(timeout=120)
+    assert failing.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"Error: the disk holding {folder} {cause}") and "Traceback" not in err, err
+    assert "free space and run the same command again: nothing in the index was changed" in last
+    # What the failed write took is given back: no grown write-ahead log, no half-written file.
+    wal = folder / "papers.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert not list(folder.glob("*.tmp")) and len(list(folder.glob("vectors-*"))) == 1
+    assert shutil.disk_usage(small_disk).free > 1_500_000
+
+    assert index.check(folder).ok
+    assert info(folder)["papers"] == before
+    with SearchIndex(folder, HashingEmbedder()) as search_index:
+        assert len(search_index.ask("language models", 5)) == 5
+
+    # Free space (a bigger file system), and the same command finishes.
+    subprocess.run(["mount", "-o", "remount,size=32m", str(small_disk)], check=True)
+    rerun = semsearch_process(["update", *map(str, files[:digests])], folder)
+    _, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert info(folder)["papers"] > before and index.check(folder).ok
