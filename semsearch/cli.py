@@ -622,14 +622,20 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
         if summary.first_date.startswith("--"):
             dates += " (year unknown)"
     click.echo(f"index     {summary.path}")
+    click.echo(f"state     {summary.state}" + (f": {summary.state_message}" if summary.state_message else ""))
     click.echo(f"model     {summary.model} ({summary.dim}-d)")
     click.echo(f"papers    {summary.papers}")
     click.echo(f"digests   {summary.digests}")
     click.echo(f"dates     {dates}")
     click.echo(f"size      {_human_size(summary.size_bytes)}{per_paper}")
     recent = f"; {_count(summary.unindexed, 'recent paper')} searched beside it" if summary.unindexed else ""
-    click.echo(f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version}{recent})")
-    click.echo(f"updated   {summary.updated_at}")
+    if summary.vector_file:
+        click.echo(
+            f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version}{recent})"
+        )
+    else:
+        click.echo(f"vectors   none yet ({summary.no_vector_file_because}; format {summary.format_version}{recent})")
+    click.echo(f"updated   {summary.updated_at or 'not yet (no update has committed papers)'}")
 
 
 @cli.command()
