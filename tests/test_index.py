@@ -469,3 +469,21 @@ def test_a_full_database_fails_naming_the_disk_and_keeps_the_previous_index(
     rerun = index.update(folder, files, HashingEmbedder())
     assert rerun.papers > 63 and rerun.embedded == 0
     assert index.check(folder).ok
+
+
+def test_a_faiss_write_on_a_full_disk_is_named_and_leaves_no_partial_file(tmp_path, seed_digest, monkeypatch):
+    import faiss
+
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], HashingEmbedder())
+
+    def write_index_on_a_full_disk(native, path):
+        Path(path).write_bytes(b"half a file")
+        raise RuntimeError(f"Error: 'ret == (n)' failed: write error in {path}: 0 != 1 (No space left on device)")
+
+    monkeypatch.setattr(faiss, "write_index", write_index_on_a_full_disk)
+    with pytest.raises(DiskFullError, match=r"is full \(writing vectors-000002\.faiss\)"):
+        index.rebuild(folder, [], HashingEmbedder(), reuse_vectors=True)
+    monkeypatch.undo()
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("vectors-")) == ["vectors-000001.faiss"]
+    assert index.check(folder).ok
