@@ -385,7 +385,7 @@ def test_check_and_info_say_what_state_the_index_is_in_and_what_finishes_it(tmp_
                      r"so far are kept\); run the same `semsearch update` again", check_out)
     assert "rebuild" not in check_out and "problem" not in check_out
     assert "vectors   none yet (the first update did not finish; format 2)" in info_out
-    assert summary["state"] == "new"
+    assert summary["state"] == "new" and index.check(folder).state == "new"
     finish = semsearch_process(["update", *map(str, files[:150])], folder)
     _, err = finish.communicate(timeout=120)
     assert finish.returncode == 0, err
@@ -403,4 +403,4 @@ def test_check_and_info_say_what_state_the_index_is_in_and_what_finishes_it(tmp_
     check_out, info_out, summary = look(folder)
     assert re.search(r"note: an update or rebuild was interrupted before its commit: the \d+ vectors embedded so far "
                      r"are kept; run the same command again to finish it", check_out) and "OK: " in check_out
-    assert summary["state"] == "interrupted"
+    assert summary["state"] == "interrupted" and index.check(folder).state == "interrupted"

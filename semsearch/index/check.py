@@ -21,6 +21,8 @@ class CheckReport:
     papers: int
     problems: list[str]
     notes: list[str]
+    # new, updating, interrupted or ready (semsearch/storage/status.py); the note says what finishes it.
+    state: str = "ready"
 
     @property
     def ok(self) -> bool:
@@ -54,7 +56,7 @@ def _check_state(store: Store, folder: Path, problems: list[str], notes: list[st
     if status.message:
         notes.append(status.message)
     if status.is_new:  # nothing committed to check, and nothing wrong: the message says what finishes it
-        return CheckReport(str(folder), papers, problems, notes)
+        return CheckReport(str(folder), papers, problems, notes, status.state)
     try:
         ids, matrix = store.all_vectors(state.dim)
         norms = np.linalg.norm(matrix, axis=1) if len(ids) else np.ones(0)
@@ -70,7 +72,7 @@ def _check_state(store: Store, folder: Path, problems: list[str], notes: list[st
             f"{store.unindexed_count()} recent papers are searched from the database beside the vector file "
             "until the next merge (normal)"
         )
-    return CheckReport(str(folder), papers, problems, notes)
+    return CheckReport(str(folder), papers, problems, notes, status.state)
 
 
 def _check_vector_file(store: Store, folder: Path, files: DerivedFiles, dim: int) -> list[str]:
