@@ -251,9 +251,17 @@ class Store:
     def give_back_space(self) -> None:
         """After a failed write: fold the write-ahead log into the database and truncate it to nothing, so a write
         that failed (a full disk) does not keep holding the space it took. Best effort: never raises."""
+        if self._db.in_transaction:
+            return
+        # Never wait for a reader to finish (a TRUNCATE checkpoint would, for the connection's 60 s busy timeout):
+        # with one reading, the log is folded in as far as it can be and stays for the next write to reuse.
         try:
-            if not self._db.in_transaction:
+            timeout = self._db.execute("PRAGMA busy_timeout").fetchone()[0]
+            self._db.execute("PRAGMA busy_timeout = 0")
+            try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
         except sqlite3.Error:
             pass
 
