@@ -21,7 +21,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from semsearch.errors import PaperNotFoundError, SemsearchError
+from semsearch.errors import PaperNotFoundError, SemsearchError, is_disk_full
 from semsearch.ingest.readers.dates import display_date
 from semsearch.model.precision import PRECISIONS
 from semsearch.search import fusion  # pure Python, cheap to import: the modes and their defaults
@@ -81,6 +81,8 @@ class SemsearchGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit):
             raise
         except sqlite3.Error as exc:
+            if is_disk_full(exc):
+                raise click.ClickException(_disk_full(ctx, exc)) from exc
             raise click.ClickException(
                 f"the index database failed ({exc}); free disk space if it is full, "
                 "then run `semsearch check` to see what is wrong"
@@ -91,6 +93,8 @@ class SemsearchGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise click.exceptions.Exit(128 + 13) from None  # what a shell reports for a SIGPIPE death
         except OSError as exc:
+            if is_disk_full(exc):
+                raise click.ClickException(_disk_full(ctx, exc)) from exc
             raise click.ClickException(f"{exc.strerror or exc} ({exc.filename or 'no file'}); check the path "
                                        "and free disk space, then run the command again") from exc
         except Exception as exc:  # the last line of defence against a traceback
@@ -99,6 +103,12 @@ class SemsearchGroup(click.Group):
             raise click.ClickException(
                 f"unexpected {exc.__class__.__name__}: {exc}; rerun with SEMSEARCH_DEBUG=1 for details and report it"
             ) from exc
+
+
+def _disk_full(ctx: click.Context, exc: BaseException) -> str:
+    """A full disk the write path did not name itself (a read, a file outside the index): say so, and where."""
+    where = exc.filename if isinstance(exc, OSError) and exc.filename else "the index database"
+    return f"the disk is full (writing {where}); free space and run the same command again"
 
 
 def _index_path_option(help_text: str, callback: Callable | None = None) -> Callable[[Callable], Callable]:
@@ -740,14 +750,20 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
         if summary.first_date.startswith("--"):
             dates += " (year unknown)"
     click.echo(f"index     {summary.path}")
+    click.echo(f"state     {summary.state}" + (f": {summary.state_message}" if summary.state_message else ""))
     click.echo(f"model     {summary.model} ({summary.dim}-d)")
     click.echo(f"papers    {summary.papers}")
     click.echo(f"digests   {summary.digests}")
     click.echo(f"dates     {dates}")
     click.echo(f"size      {_human_size(summary.size_bytes)}{per_paper}")
     recent = f"; {_count(summary.unindexed, 'recent paper')} searched beside it" if summary.unindexed else ""
-    click.echo(f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version}{recent})")
-    click.echo(f"updated   {summary.updated_at}")
+    if summary.vector_file:
+        click.echo(
+            f"vectors   {summary.vector_file} ({summary.index_factory}, format {summary.format_version}{recent})"
+        )
+    else:
+        click.echo(f"vectors   none yet ({summary.no_vector_file_because}; format {summary.format_version}{recent})")
+    click.echo(f"updated   {summary.updated_at or 'not yet (no update has committed papers)'}")
 
 
 @cli.command()

@@ -55,3 +55,23 @@ class IndexBusyError(SemsearchError):
 
 class ModelUnavailableError(SemsearchError):
     """The bundled embedding model could not be loaded."""
+
+
+class DiskFullError(SemsearchError):
+    """The file system holding the index ran out of space during a write; names the folder and the file."""
+
+
+# errno values that mean "no room left": no space, and a disk quota reached.
+_FULL_ERRNOS = frozenset({28, 122})  # ENOSPC, EDQUOT
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an exception (SQLite's SQLITE_FULL, an OSError ENOSPC/EDQUOT) means the disk is full."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "database or disk is full" in str(exc)
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    return False

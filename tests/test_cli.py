@@ -447,3 +447,28 @@ def test_shorter_blas_spinning_gives_the_same_bits():
         outputs.append(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                                       check=True).stdout)
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    "failure, fragment",
+    [
+        (lambda: __import__("sqlite3").OperationalError("database or disk is full"), "writing the index database"),
+        (lambda: OSError(28, "No space left on device", "/x/vectors-000002.faiss"), "writing /x/vectors-000002.faiss"),
+    ],
+)
+def test_a_full_disk_anywhere_is_named_not_masked(runner, seeded, monkeypatch, failure, fragment):
+    """A full disk the write path did not name itself still says so, in one line (a cron log's only line)."""
+    from semsearch.search import SearchIndex
+
+    def info_on_a_full_disk(self):
+        raise failure()
+
+    monkeypatch.setattr(SearchIndex, "info", info_on_a_full_disk)
+    result = run(runner, ["info", "--index", str(seeded)])
+    assert_clean_error(result, 1, "Error: the disk is full (", fragment, "free space and run the same command again")
+
+
+def test_info_says_the_state_and_never_none(runner, seeded):
+    text = run(runner, ["info", "--index", str(seeded)]).stdout
+    assert "state     ready\n" in text and "None" not in text
+    assert json.loads(run(runner, ["info", "--index", str(seeded), "--json"]).stdout)["state"] == "ready"

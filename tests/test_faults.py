@@ -6,6 +6,8 @@ import json
 import os
 import queue
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -272,3 +274,133 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path, seed_diges
     process.stdout.close()  # the reader is gone before the first line is written
     _, err = process.communicate(timeout=60)
     assert process.returncode == 141 and err == ""
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MB file system (tmpfs), mounted for the test and unmounted after; root only."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8) (CI runs as root, so it runs there)")
+    mountpoint = tmp_path / "small-disk"
+    mountpoint.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mountpoint)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+@pytest.mark.parametrize("digests, cause", [(40, "is full (writing papers.sqlite3)"), (80, "is nearly full")])
+def test_a_full_disk_fails_with_one_line_and_leaves_the_previous_index_answering(
+    small_disk, hf_daily, digests, cause
+):
+    files = sorted((hf_daily / "digests").glob("*.txt"))
+    folder = small_disk / "idx"
+    first = semsearch_process(["update", *map(str, files[:5])], folder)
+    assert first.wait(timeout=60) == 0
+    before = info(folder)["papers"]
+
+    failing = semsearch_process(["update", *map(str, files[:digests])], folder)
+    _, err = failing.communicate(timeout=120)
+    assert failing.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"Error: the disk holding {folder} {cause}") and "Traceback" not in err, err
+    assert "free space and run the same command again: nothing in the index was changed" in last
+    # What the failed write took is given back: no grown write-ahead log, no half-written file.
+    wal = folder / "papers.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert not list(folder.glob("*.tmp")) and len(list(folder.glob("vectors-*"))) == 1
+    assert shutil.disk_usage(small_disk).free > 1_500_000
+
+    assert index.check(folder).ok
+    assert info(folder)["papers"] == before
+    with SearchIndex(folder, HashingEmbedder()) as search_index:
+        assert len(search_index.ask("language models", 5)) == 5
+
+    # Free space (a bigger file system), and the same command finishes.
+    subprocess.run(["mount", "-o", "remount,size=32m", str(small_disk)], check=True)
+    rerun = semsearch_process(["update", *map(str, files[:digests])], folder)
+    _, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert info(folder)["papers"] > before and index.check(folder).ok
+
+
+def pending_vectors(folder: Path) -> int:
+    """Vectors a running or interrupted update has checkpointed (read without disturbing the writer)."""
+    import sqlite3
+
+    if not (folder / "papers.sqlite3").exists():
+        return 0
+    connection = sqlite3.connect(f"file:{folder / 'papers.sqlite3'}?mode=ro", uri=True, timeout=30)
+    try:
+        return connection.execute("SELECT count(*) FROM pending_vectors").fetchone()[0]
+    except sqlite3.OperationalError:  # the tables are not created yet
+        return 0
+    finally:
+        connection.close()
+
+
+def look(folder: Path) -> tuple[str, str, dict]:
+    """What `check`, `info` and `info --json` print (each must succeed)."""
+    printed = []
+    for args in (["check"], ["info"]):
+        process = semsearch_process(args, folder)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, (args, out, err)
+        assert "None" not in out and "Traceback" not in err, out
+        printed.append(out)
+    return printed[0], printed[1], info(folder)
+
+
+def start_and_wait_for_a_checkpoint(args: list[str], folder: Path, seconds_per_document: float):
+    writer = semsearch_process(args, folder, seconds_per_document=seconds_per_document)
+    deadline = time.monotonic() + 120
+    while pending_vectors(folder) == 0:
+        assert writer.poll() is None and time.monotonic() < deadline, writer.communicate()
+        time.sleep(0.1)
+    return writer
+
+
+def test_check_and_info_say_what_state_the_index_is_in_and_what_finishes_it(tmp_path, hf_daily):
+    files = sorted((hf_daily / "digests").glob("*.txt"))
+    folder = tmp_path / "idx"
+
+    # The first update of a new index, while it runs: nothing is wrong, it is writing.
+    first = start_and_wait_for_a_checkpoint(["update", *map(str, files[:150])], folder, 0.002)
+    check_out, info_out, summary = look(folder)
+    assert re.search(r"note: the index has no papers yet: its first update is writing to it now \(\d+ vectors "
+                     r"embedded so far\)", check_out) and "OK: 0 papers" in check_out
+    assert "state     new: the index has no papers yet: its first update is writing" in info_out
+    assert "vectors   none yet (the first update has not committed yet; format 2)" in info_out
+    assert "updated   not yet" in info_out
+    assert summary["state"] == "new" and summary["vector_file"] is None and summary["papers"] == 0
+
+    # ...and after it was killed: the advice is to run the same update again, not a repair.
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    check_out, info_out, summary = look(folder)
+    assert re.search(r"note: the index has no papers yet: its first update did not finish \(\d+ vectors embedded "
+                     r"so far are kept\); run the same `semsearch update` again", check_out)
+    assert "rebuild" not in check_out and "problem" not in check_out
+    assert "vectors   none yet (the first update did not finish; format 2)" in info_out
+    assert summary["state"] == "new" and index.check(folder).state == "new"
+    finish = semsearch_process(["update", *map(str, files[:150])], folder)
+    _, err = finish.communicate(timeout=120)
+    assert finish.returncode == 0, err
+    check_out, info_out, summary = look(folder)
+    assert check_out.startswith("OK: ") and summary["state"] == "ready" and summary["state_message"] is None
+    assert "state     ready\n" in info_out
+
+    # An update of an index with papers, while it runs, and after it was killed.
+    second = start_and_wait_for_a_checkpoint(["update", str(hf_daily / "digests")], folder, 0.002)
+    check_out, info_out, summary = look(folder)
+    assert "note: an update is writing to this index now" in check_out and "OK: " in check_out
+    assert summary["state"] == "updating" and "state     updating: an update is writing" in info_out
+    second.send_signal(signal.SIGKILL)
+    second.wait(timeout=60)
+    check_out, info_out, summary = look(folder)
+    assert re.search(r"note: an update or rebuild was interrupted before its commit: the \d+ vectors embedded so far "
+                     r"are kept; run the same command again to finish it", check_out) and "OK: " in check_out
+    assert summary["state"] == "interrupted" and index.check(folder).state == "interrupted"

@@ -14,6 +14,7 @@ import pytest
 from semsearch import index
 from semsearch.errors import (
     DigestError,
+    DiskFullError,
     IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
@@ -160,12 +161,16 @@ def test_crash_while_publishing_leaves_previous_index_usable(tmp_path, seed_dige
 
     def save_then_die(self, path):
         real_save(self, path)  # the new FAISS file is fully written...
-        raise OSError(28, "No space left on device")  # ...and the commit never happens
+        raise OSError(28, "No space left on device", str(path))  # ...and the commit never happens
 
     monkeypatch.setattr(VectorIndex, "save", save_then_die)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFullError, match=r"is full \(writing vectors-000002\.faiss\).*nothing in the index was "
+                       r"changed \(the 3506 vectors embedded so far are kept"):
         index.update(folder, [hf_daily / "digests"], HashingEmbedder())
     monkeypatch.undo()
+    # The file the failed write left is removed at once (it would keep the disk full), the log truncated.
+    assert sorted(p.name for p in folder.glob("vectors-*")) == ["vectors-000001.faiss"]
+    assert not (folder / "papers.sqlite3-wal").exists() or (folder / "papers.sqlite3-wal").stat().st_size == 0
 
     with SearchIndex(folder, HashingEmbedder()) as search_index:
         assert search_index.info().papers == 63
@@ -434,3 +439,72 @@ def test_pages_left_free_by_an_update_go_back_to_the_file_system(tmp_path, hf_da
         assert connection.execute("PRAGMA freelist_count").fetchone()[0] == 0
     finally:
         connection.close()
+
+
+def test_a_transaction_sqlite_already_rolled_back_raises_the_original_error(tmp_path, seed_digest, fake_embedder):
+    """A failed statement after which SQLite rolled back by itself must not turn into "cannot rollback"."""
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], fake_embedder)
+    store = Store.open(folder)
+    try:
+        with pytest.raises(ValueError, match="the original"):
+            with store.transaction():
+                store._db.execute("ROLLBACK")  # what SQLite does on its own after SQLITE_FULL or a failed COMMIT
+                raise ValueError("the original")
+        page_count = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {page_count}")  # a full disk, as SQLite sees it
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            with store.transaction():
+                store.save_pending_vectors("m", ((f"h{i}", np.ones(256, np.float32)) for i in range(5000)))
+        assert not store._db.in_transaction
+    finally:
+        store.close()
+    assert index.check(folder).ok
+
+
+def test_a_full_database_fails_naming_the_disk_and_keeps_the_previous_index(
+    tmp_path, seed_digest, hf_daily, monkeypatch
+):
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], HashingEmbedder())
+    real_open = Store.open.__func__
+
+    def open_on_a_full_disk(cls, folder, create=False):
+        store = real_open(cls, folder, create)
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages + 250}")  # room for a checkpoint, not the commit
+        return store
+
+    monkeypatch.setattr(Store, "open", classmethod(open_on_a_full_disk))
+    files = sorted((hf_daily / "digests").glob("*.txt"))[:20]
+    with pytest.raises(DiskFullError, match=r"the disk holding .*idx is full \(writing papers\.sqlite3\); free space "
+                       r"and run the same command again: nothing in the index was changed \(the 292 vectors embedded "
+                       r"so far are kept"):
+        index.update(folder, files, HashingEmbedder())  # the checkpoint fitted, the commit did not
+    monkeypatch.undo()
+
+    assert index.check(folder).ok
+    with SearchIndex(folder, HashingEmbedder()) as search_index:
+        assert search_index.info().papers == 63
+        assert search_index.ask("memory optimizations trillion parameters", 1)[0].paper.title.startswith("ZeRO")
+    rerun = index.update(folder, files, HashingEmbedder())
+    assert rerun.papers > 63 and rerun.embedded == 0
+    assert index.check(folder).ok
+
+
+def test_a_faiss_write_on_a_full_disk_is_named_and_leaves_no_partial_file(tmp_path, seed_digest, monkeypatch):
+    import faiss
+
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], HashingEmbedder())
+
+    def write_index_on_a_full_disk(native, path):
+        Path(path).write_bytes(b"half a file")
+        raise RuntimeError(f"Error: 'ret == (n)' failed: write error in {path}: 0 != 1 (No space left on device)")
+
+    monkeypatch.setattr(faiss, "write_index", write_index_on_a_full_disk)
+    with pytest.raises(DiskFullError, match=r"is full \(writing vectors-000002\.faiss\)"):
+        index.rebuild(folder, [], HashingEmbedder(), reuse_vectors=True)
+    monkeypatch.undo()
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("vectors-")) == ["vectors-000001.faiss"]
+    assert index.check(folder).ok

@@ -9,6 +9,7 @@ import numpy as np
 
 from semsearch.errors import REPAIR_DERIVED, IndexCorruptError
 from semsearch.storage.state import DerivedFiles, load_vector_file, load_word_file
+from semsearch.storage.status import index_status
 from semsearch.storage.store import Store
 
 
@@ -20,6 +21,8 @@ class CheckReport:
     papers: int
     problems: list[str]
     notes: list[str]
+    # new, updating, interrupted or ready (semsearch/storage/status.py); the note says what finishes it.
+    state: str = "ready"
 
     @property
     def ok(self) -> bool:
@@ -40,28 +43,36 @@ def check(folder: Path) -> CheckReport:
         problems += [
             f"database: {line}; move the folder aside and rebuild from your digests" for line in store.quick_check()
         ]
-        state = store.state()
-        papers = store.paper_count()
-        if state.model is None:
-            notes.append("the index holds no papers yet")
-            return CheckReport(str(folder), papers, problems, notes)
-        try:
-            ids, matrix = store.all_vectors(state.dim)
-            norms = np.linalg.norm(matrix, axis=1) if len(ids) else np.ones(0)
-            bad = int(np.count_nonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3)))
-            if bad:
-                problems.append(f"{bad} stored vectors are not unit length; run `semsearch rebuild` to re-embed")
-        except IndexCorruptError as exc:
-            problems.append(f"{exc}")
-        problems += _check_vector_file(store, folder, state.files, state.dim)
-        problems += _check_word_file(store, folder, state.files)
-        if store.unindexed_count():
-            notes.append(f"{store.unindexed_count()} recent papers are searched beside the vector file")
-        if store.pending_count():
-            notes.append(f"{store.pending_count()} vectors from an interrupted update are kept for the next one")
-        return CheckReport(str(folder), papers, problems, notes)
+        with store.snapshot():  # one committed state, even while an update commits
+            return _check_state(store, folder, problems, notes)
     finally:
         store.close()
+
+
+def _check_state(store: Store, folder: Path, problems: list[str], notes: list[str]) -> CheckReport:
+    state = store.state()
+    papers = store.paper_count()
+    status = index_status(store, folder)
+    if status.message:
+        notes.append(status.message)
+    if status.is_new:  # nothing committed to check, and nothing wrong: the message says what finishes it
+        return CheckReport(str(folder), papers, problems, notes, status.state)
+    try:
+        ids, matrix = store.all_vectors(state.dim)
+        norms = np.linalg.norm(matrix, axis=1) if len(ids) else np.ones(0)
+        bad = int(np.count_nonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3)))
+        if bad:
+            problems.append(f"{bad} stored vectors are not unit length; run `semsearch rebuild` to re-embed")
+    except IndexCorruptError as exc:
+        problems.append(f"{exc}")
+    problems += _check_vector_file(store, folder, state.files, state.dim)
+    problems += _check_word_file(store, folder, state.files)
+    if store.unindexed_count():
+        notes.append(
+            f"{store.unindexed_count()} recent papers are searched from the database beside the vector file "
+            "until the next merge (normal)"
+        )
+    return CheckReport(str(folder), papers, problems, notes, status.state)
 
 
 def _check_vector_file(store: Store, folder: Path, files: DerivedFiles, dim: int) -> list[str]:

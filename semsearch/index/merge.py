@@ -9,6 +9,7 @@ files no committed state names are deleted by `tidy` after the next commit.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -165,9 +166,21 @@ def word_counts(store: Store, papers: Sequence[tuple[int, str, str]]) -> list[tu
 
 def tidy(store: Store, folder: Path) -> None:
     """After a commit: delete derived files no committed state names; return freed pages to the file system."""
-    files = store.state().files
+    remove_orphans(store, folder)
+    try:
+        store.release_free_pages()
+    except sqlite3.Error as exc:  # the write is committed; the space comes back at the next write
+        log.warning("could not return free pages to the file system (%s)", exc)
+
+
+def remove_orphans(store: Store, folder: Path) -> None:
+    """Delete the derived files (and temporaries) no committed state names; the caller holds the write lock.
+    Best effort: after a failed write it must not hide the failure."""
+    try:
+        files = store.state().files
+    except sqlite3.Error:
+        return
     current = {files.vector_file, files.word_file}
     for path in folder.iterdir():
         if is_derived_file(path.name) and path.name not in current:
             path.unlink(missing_ok=True)
-    store.release_free_pages()

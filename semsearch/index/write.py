@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -17,8 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.errors import ModelMismatchError, SemsearchError
-from semsearch.index.merge import DEFAULT_POLICY, MergePolicy, merge, needs_merge, tidy, word_counts
+from semsearch.errors import DiskFullError, ModelMismatchError, SemsearchError, is_disk_full
+from semsearch.index.merge import (
+    DEFAULT_POLICY,
+    MergePolicy,
+    merge,
+    needs_merge,
+    remove_orphans,
+    tidy,
+    word_counts,
+)
 from semsearch.ingest.digest import Digest, read_digests
 from semsearch.keys import content_hash, document_text, normalize_title, paper_key
 from semsearch.model.embed import Embedder
@@ -31,6 +41,10 @@ log = logging.getLogger("semsearch")
 
 # Papers embedded between two checkpoints of an interrupted run; the rest is reused on the rerun.
 EMBED_CHECKPOINT = 1024
+# Bytes a kept vector costs beyond its float32 values (its row, its hash, the page space rows of ~1.5 KB leave
+# unused), and the room left over after a checkpoint.
+CHECKPOINT_ROW_OVERHEAD = 1024
+CHECKPOINT_MARGIN = 256 * 1024
 
 # What `update` and `rebuild` take: digest files or folders, or digests built in memory.
 Inputs = Sequence[Path | Digest]
@@ -169,8 +183,34 @@ def _writing(
         store = Store.open(folder, create=create)
         try:
             yield store
+        except BaseException as exc:
+            # The transaction was rolled back: give back what the failed write took (the write-ahead log it grew,
+            # derived files no committed state names), so a full disk is not left full by the failure itself.
+            store.give_back_space()
+            remove_orphans(store, folder)
+            if is_disk_full(exc):
+                raise DiskFullError(_disk_full_message(store, folder, exc)) from exc
+            raise
         finally:
             store.close()
+
+
+def _disk_full_message(store: Store, folder: Path, exc: BaseException) -> str:
+    """One line for a log nobody watches: which disk, which file, what survived, what to do."""
+    if isinstance(exc, OSError):
+        name = Path(exc.filename).name if exc.filename else "the index files"
+    else:
+        name = store.path.name
+    name = name.removesuffix(".tmp")
+    try:
+        kept = store.pending_count()
+    except sqlite3.Error:  # the message must not fail on a database that just failed
+        kept = 0
+    kept_note = f" (the {kept} vectors embedded so far are kept: the rerun does not embed them again)" if kept else ""
+    return (
+        f"the disk holding {folder} is full (writing {name}); free space and run the same command again: "
+        f"nothing in the index was changed{kept_note}"
+    )
 
 
 def update(
@@ -333,10 +373,33 @@ def _embed_with_checkpoints(
         chunk_vectors = embedder.embed_documents([texts[h] for h in chunk], progress=step)
         if chunk_vectors.shape != (len(chunk), embedder.dim):
             raise SemsearchError(f"the embedding model returned vectors of shape {chunk_vectors.shape}")
+        _ensure_room_for_checkpoint(store, len(chunk), embedder.dim)
         with store.transaction():
             store.save_pending_vectors(embedder.model_id, zip(chunk, chunk_vectors))
+        # Fold the checkpoint into the database file now: should a later write fail on a full disk, the log then
+        # holds nothing committed and can be truncated, giving its space back.
+        store.give_back_space()
         vectors.update(zip(chunk, chunk_vectors))
     return vectors, len(missing)
+
+
+def _ensure_room_for_checkpoint(store: Store, count: int, dim: int) -> None:
+    """Refuse to keep a checkpoint the disk cannot hold twice over (the write-ahead log, then the database file):
+    one that only fits in the log would keep the disk full after the run fails. The commit that follows needs more
+    than the checkpoint, so a disk without room for it fails now, not after the rest of the embedding."""
+    needed = 2 * count * (4 * dim + CHECKPOINT_ROW_OVERHEAD) + CHECKPOINT_MARGIN
+    free = shutil.disk_usage(store.path.parent).free
+    if free < needed:
+        raise DiskFullError(
+            f"the disk holding {store.path.parent} is nearly full (writing {store.path.name}: {_mb(free)} free, about "
+            f"{_mb(needed)} needed to keep the vectors embedded so far); free space and run the same command again: "
+            "nothing in the index was changed"
+            + (f" (the {store.pending_count()} vectors kept earlier are still kept)" if store.pending_count() else "")
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> None:

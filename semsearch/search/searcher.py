@@ -23,6 +23,7 @@ from semsearch.search import fusion, lexical
 from semsearch.search.filters import PaperFilter, allowed_ids, search_allowed
 from semsearch.search.fusion import DEFAULT_MODE, MODES, RELATED_MODE, SCORE_KINDS
 from semsearch.storage.state import load_vector_file, load_word_file
+from semsearch.storage.status import index_status
 from semsearch.storage.store import FORMAT_VERSION, Store, StoredPaper, passage_bm25
 from semsearch.storage.terms import TermCounter
 from semsearch.storage.vectors import LayeredIndex, VectorIndex
@@ -115,6 +116,11 @@ class IndexInfo:
     unindexed: int
     index_factory: str | None
     updated_at: str | None
+    # new, updating, interrupted or ready (semsearch/storage/status.py), and one line on what it means (or None).
+    state: str = "ready"
+    state_message: str | None = None
+    # Why no vector file is recorded, when none is.
+    no_vector_file_because: str | None = None
 
     def to_dict(self) -> dict:
         """The `--json` shape."""
@@ -527,6 +533,7 @@ class SearchIndex:
             first, last = self._store.date_range()
             papers, digests = self._store.paper_count(), self._store.source_count()
             unindexed = self._store.unindexed_count()
+            status = index_status(self._store, self.folder)
         return IndexInfo(
             path=str(self.folder),
             model=self.model,
@@ -541,6 +548,9 @@ class SearchIndex:
             unindexed=unindexed,
             index_factory=state.files.factory if state.files.vector_file else None,
             updated_at=state.updated_at,
+            state=status.state,
+            state_message=status.message,
+            no_vector_file_because=status.no_vector_file_because,
         )
 
 

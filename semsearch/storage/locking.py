@@ -36,3 +36,26 @@ def write_lock(folder: Path, wait: bool = True, on_wait: Callable[[], None] | No
         yield
     finally:
         os.close(fd)
+
+
+def is_locked(folder: Path) -> bool | None:
+    """Whether a writer holds the index's lock now, found without taking it (taking even a shared lock for a moment
+    could make a `--no-wait` writer fail): the kernel's table of locks, /proc/locks. None where that is unknown."""
+    try:
+        info = os.stat(folder / LOCK_NAME)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    # /proc/locks names a file as MAJOR:MINOR:INODE, the device numbers in hex; "->" marks a waiter, not a holder.
+    wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+            return True
+    return False

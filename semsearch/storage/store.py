@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.errors import IndexCorruptError, IndexMissingError
+from semsearch.errors import DiskFullError, IndexCorruptError, IndexMissingError, is_disk_full
 from semsearch.storage.state import DerivedFiles, IndexState
 from semsearch.storage.vectors import DEFAULT_NPROBE, FLAT_FACTORY
 
@@ -205,6 +205,11 @@ class Store:
                     store.ensure_lexical_index()
             store._check_format()
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"the disk holding {folder} is full (writing {DATABASE_NAME}); free space and run the same "
+                    "command again"
+                ) from exc
             raise IndexCorruptError(
                 f"the database {path} is damaged ({exc}); move the index folder aside and rebuild it "
                 "with `semsearch update DIGEST_OR_FOLDER`"
@@ -232,11 +237,33 @@ class Store:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except BaseException:
+            # SQLite may already have rolled the transaction back itself (SQLITE_FULL, a failed COMMIT): then an
+            # explicit ROLLBACK would fail with "no transaction is active" and hide the error that matters.
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the original error is the one to report; SQLite rolls back when the connection closes
+            raise
+
+    def give_back_space(self) -> None:
+        """After a failed write: fold the write-ahead log into the database and truncate it to nothing, so a write
+        that failed (a full disk) does not keep holding the space it took. Best effort: never raises."""
+        if self._db.in_transaction:
+            return
+        # Never wait for a reader to finish (a TRUNCATE checkpoint would, for the connection's 60 s busy timeout):
+        # with one reading, the log is folded in as far as it can be and stays for the next write to reuse.
+        try:
+            timeout = self._db.execute("PRAGMA busy_timeout").fetchone()[0]
+            self._db.execute("PRAGMA busy_timeout = 0")
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        except sqlite3.Error:
+            pass
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

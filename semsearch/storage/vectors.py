@@ -7,6 +7,7 @@ index answers approximately, trained once and then extended without retraining.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -118,10 +119,20 @@ class VectorIndex:
         """Write the index to `path` atomically: a temporary file, fsync, then rename."""
         faiss = _faiss()
         tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            try:
+                faiss.write_index(self._index, str(tmp))
+            except RuntimeError as exc:
+                # FAISS reports a failed write as C++ text; a full disk becomes the OSError it is underneath.
+                if "No space left" in str(exc) or "Disk quota" in str(exc):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp)) from exc
+                raise
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a half-written file would only hold space
+            raise
         fsync_dir(path.parent)
 
     @classmethod

@@ -170,15 +170,19 @@ class Postings:
         header = json.dumps({"version": _VERSION, "arrays": layout, "crc32": checksum}).encode()
         start = _aligned(len(_MAGIC) + 8 + len(header))
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(_MAGIC + len(header).to_bytes(8, "little") + header)
-            handle.write(b"\0" * (start - handle.tell()))
-            for array in arrays.values():
-                handle.write(array.tobytes())
-                handle.write(b"\0" * (_aligned(array.nbytes) - array.nbytes))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+                handle.write(b"\0" * (start - handle.tell()))
+                for array in arrays.values():
+                    handle.write(array.tobytes())
+                    handle.write(b"\0" * (_aligned(array.nbytes) - array.nbytes))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a half-written file would only hold space
+            raise
         fsync_dir(path.parent)
 
     @classmethod
