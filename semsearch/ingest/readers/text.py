@@ -17,7 +17,6 @@ from semsearch.ingest.readers.layout import (
     TITLE_MAX,
     Kind,
     classify,
-    is_boilerplate,
     link_arxiv_id,
     looks_like_abstract,
     looks_like_author_list,
@@ -109,11 +108,23 @@ class _Parser:
         """The digest the lines hold."""
         paragraphs = _Paragraphs(self._paragraphs(lines))
         self._skip_preamble(paragraphs)
+        first_problem: tuple[int | None, str] | None = None
         while (block := paragraphs.next()) is not None:
             rest = self._where_a_title_belongs(block)
-            if rest:
+            if not rest:
+                continue
+            try:
                 self._paper(rest, paragraphs)
+            except NotADigestError:
+                raise
+            except DigestError as exc:
+                # One unreadable paper block costs that block, not the papers around it.
+                # Kept as values: holding the exception would tie its frames (and the file's text) into a cycle.
+                first_problem = first_problem or (exc.line, exc.problem)
+                self.collector.warn(exc.line, f"{exc.problem}; skipped this block, read the rest", always=True)
         if not len(self.collector):
+            if first_problem is not None:
+                raise DigestError(self.source, *first_problem)
             if self.last_line is None:
                 raise NotADigestError(self.source, None, EMPTY)
             raise NotADigestError(self.source, self.last_line, f"no papers found: {EXPECTED}")
@@ -167,7 +178,7 @@ class _Parser:
                 self.pending_published = self._published(number, text)
             elif kind is Kind.LINK:
                 self._stray_link(link_arxiv_id(text))
-            elif kind not in _SKIPPED and kind is not Kind.SUMMARY_LABEL:
+            elif kind not in _SKIPPED and kind is not Kind.SUMMARY_LABEL and not looks_like_author_list(text, 3):
                 return block[index:]
         return []
 
@@ -261,17 +272,28 @@ class _Parser:
                 f"the title '{shorten(title)}' has no abstract: the next paragraph (line {start[0]}) "
                 "looks like another title or a date; add the abstract after the title, separated by blank lines",
             )
-        paragraphs.next()
         # Card buttons and the paper's own link may trail the abstract; a code or project link stays, as it is
         # part of many abstracts.
+        remaining = list(remaining)
         while len(remaining) > 1:
             trailing = remaining[-1][1]
-            trailing_id = link_arxiv_id(trailing) if classify(trailing) is Kind.LINK else None
-            if not (is_boilerplate(trailing) or trailing_id):
+            kind = classify(trailing)
+            trailing_id = link_arxiv_id(trailing) if kind is Kind.LINK else None
+            if not (kind in _SKIPPED or kind is Kind.PUBLISHED or trailing_id or looks_like_author_list(trailing, 3)):
                 break
             arxiv_id = arxiv_id or trailing_id
             remaining.pop()
-        return arxiv_id, published, strip_abstract_label(collapse(remaining))
+        abstract = strip_abstract_label(collapse(remaining))
+        if not looks_like_abstract(abstract):
+            # Never an abstract made of another title or a page's footer: the title is skipped instead.
+            raise DigestError(
+                self.source,
+                line,
+                f"the title '{shorten(title)}' has no abstract: the next paragraph (line {start[0]}, "
+                f"'{shorten(abstract, 40)}') does not read as one (an abstract is prose of several sentences)",
+            )
+        paragraphs.next()
+        return arxiv_id, published, abstract
 
     def _card_lines(self, block: _Block) -> tuple[str | None, str | None, bool, _Block]:
         """Strip the card lines that lead a paragraph after a title: (arXiv id, date, summary label?, rest)."""
