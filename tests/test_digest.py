@@ -520,3 +520,20 @@ def test_upvote_counts_after_each_abstract_are_chrome_and_links_stay_with_their_
         (paper.title, paper.abstract, arxiv_id) for paper, arxiv_id in zip(papers, ids)
     ]
     assert digest.warnings == ()
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_a_nul_byte_names_its_line_and_column(tmp_path: Path, crlf: bool) -> None:
+    text = f"May 6\n\nA Title\n\n{ABSTRACT_A}\nand a stray \x00 here.\n"
+    target = tmp_path / "nul.txt"
+    target.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
+    with pytest.raises(DigestError, match=r"NUL byte at column 13, which no text digest holds") as caught:
+        read_digests([target])
+    assert caught.value.line == 6 and str(caught.value).startswith(f"{target}:6: ")
+    assert _raises(text).line == 6
+    # Past the sniffed head, the streaming reader names the place too.
+    late = f"May 6\n\nA Title\n\n{ABSTRACT_A}\n" + f"Next Title\n\n{ABSTRACT_B}\n\n" * 600 + "x\x00\n"
+    target.write_text(late, encoding="utf-8")
+    with pytest.raises(DigestError, match=r"NUL byte at column 2") as caught:
+        read_digests([target])
+    assert caught.value.line == late.count("\n")

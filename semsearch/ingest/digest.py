@@ -30,7 +30,7 @@ from semsearch.errors import DigestError
 from semsearch.ingest.readers import htmlpage, jsonrecords, mail
 from semsearch.ingest.readers.dates import DateContext
 from semsearch.ingest.readers.raw import READ_ERRORS, candidate_encodings, file_opener, read_head, read_problem
-from semsearch.ingest.readers.records import Digest, DigestPaper, NotADigestError
+from semsearch.ingest.readers.records import Digest, DigestPaper, NotADigestError, location
 from semsearch.ingest.readers.sniff import FORMATS, sniff_file
 from semsearch.ingest.readers.text import parse_text, read_text
 
@@ -73,7 +73,7 @@ def read_digest_file(
         if chosen is None:
             sniffed = sniff_file(Path(path))
             if sniffed.format is None:
-                raise NotADigestError(source, None, sniffed.reason)
+                raise NotADigestError(source, sniffed.line, sniffed.reason)
             chosen = sniffed.format
         return _READERS[chosen](Path(path), source, default_date)
     except READ_ERRORS as exc:
@@ -204,7 +204,7 @@ def _scan_folder(root: Path, skipped: list[str]) -> list[_Input]:
         if sniffed.wanted and sniffed.format is not None:
             inputs.append(_Input(path, sniffed.format, root))
         elif sniffed.warn:
-            skipped.append(f"{path}: {sniffed.reason}; skipped")
+            skipped.append(f"{location(str(path), sniffed.line)}: {sniffed.reason}; skipped")
     return inputs
 
 

@@ -24,7 +24,7 @@ from semsearch.ingest.readers.layout import (
     split_title,
     strip_abstract_label,
 )
-from semsearch.ingest.readers.raw import BINARY, Line, Opener, split_lines, with_encodings
+from semsearch.ingest.readers.raw import Line, Opener, nul_error, split_lines, with_encodings
 from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
 from semsearch.ingest.readers.sniff import EMPTY
 
@@ -44,7 +44,7 @@ def parse_text(text: str, source: str, dates: DateContext, footer: bool = False)
     """Parse digest text held in memory; with `footer`, short lines after the last abstract (an e-mail's sign-off)
     are skipped with a warning rather than taken for a title that lacks its abstract."""
     if "\x00" in text:
-        raise NotADigestError(source, None, BINARY)
+        raise nul_error(source, text.removeprefix("\ufeff"))
     return parse_lines(split_lines(text), source, dates, footer)
 
 
