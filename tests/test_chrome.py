@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from semsearch.ingest.digest import parse_digest_text
 from semsearch.ingest.readers.layout import Kind, classify, looks_like_author_list, split_title
+from semsearch.ingest.readers.records import shorten
 from semsearch.keys import normalize_title
 from tests.conftest import DATA_DIR
 
@@ -133,10 +134,13 @@ def _wrap(text: str, width: int) -> str:
 
 
 @st.composite
-def pages(draw: st.DrawFn) -> tuple[str, list[_Paper], bool]:
-    """A page: (its text, the papers on it, whether their links are on it)."""
-    indices = draw(st.lists(st.integers(0, len(POOL) - 1), min_size=1, max_size=6, unique=True))
-    papers = [POOL[index] for index in indices]
+def pages(draw: st.DrawFn) -> tuple[str, list[_Paper], bool, list[str]]:
+    """A page: (its text, the papers on it, whether their links are on it, the titles that lack an abstract)."""
+    indices = draw(st.lists(st.integers(0, len(POOL) - 1), min_size=2, max_size=7, unique=True))
+    papers = [POOL[index] for index in indices[1:]]
+    # A block that cannot be read: a title without its abstract, at one paper boundary (or at the end), or none.
+    orphan = POOL[indices[0]].title
+    orphan_at = draw(st.sampled_from([None, None, *range(len(papers) + 1)]))
     link_place = draw(st.sampled_from(LINK_PLACES))
     link = draw(st.sampled_from(LINKS))
     gap = draw(st.sampled_from(["\n\n", "\n\n\n", "\n \n", "\n\t\n\n"]))
@@ -147,7 +151,9 @@ def pages(draw: st.DrawFn) -> tuple[str, list[_Paper], bool]:
     if draw(st.booleans()):
         parts.append("Daily Papers\nbyAK and the research community")
     parts.append(draw(st.sampled_from(["Jun 10", "Jun 10, 2025", "June 10"])))
-    for paper in papers:
+    for number, paper in enumerate(papers):
+        if number == orphan_at:
+            parts.append(orphan)
         arxiv_link = link.format(id=paper.arxiv_id)
         before = draw(st.lists(st.sampled_from(CHROME + LEADING_ONLY), max_size=3))
         between, after = draw(chrome), draw(chrome)
@@ -157,7 +163,7 @@ def pages(draw: st.DrawFn) -> tuple[str, list[_Paper], bool]:
             between.insert(draw(st.integers(0, len(between))), arxiv_link)
         elif link_place == "after abstract":
             after.insert(draw(st.integers(0, len(after))), arxiv_link)
-        width = draw(st.sampled_from([0, 0, 72]))
+        width = draw(st.sampled_from([0, 0, 40, 72]))
         abstract = _wrap(paper.abstract, width) if width else paper.abstract
         title_block, abstract_block = paper.title, abstract
         if before:
@@ -177,22 +183,31 @@ def pages(draw: st.DrawFn) -> tuple[str, list[_Paper], bool]:
         parts.append(abstract_block)
         if after:
             parts.append("\n".join(after))
+    if orphan_at == len(papers):
+        parts.append(orphan)
     text = gap.join(parts) + "\n"
     if draw(st.booleans()):
         text = text.replace("\n", "\r\n")
-    return text, papers, link_place != "none"
+    return text, papers, link_place != "none", [] if orphan_at is None else [orphan]
 
 
 @pytest.mark.skipif(len(POOL) < 50, reason="too few real papers to draw from")
 @settings(**_SETTINGS)
 @given(pages())
-def test_chrome_never_becomes_a_paper_and_links_stay_with_their_paper(page: tuple[str, list[_Paper], bool]) -> None:
-    text, papers, linked = page
+def test_chrome_never_becomes_a_paper_and_links_stay_with_their_paper(
+    page: tuple[str, list[_Paper], bool, list[str]],
+) -> None:
+    text, papers, linked, orphans = page
     digest = parse_digest_text(text, "page.txt")
     assert [(paper.title, paper.abstract, paper.arxiv_id) for paper in digest.papers] == [
         (paper.title, paper.abstract, paper.arxiv_id if linked else None) for paper in papers
     ]
-    assert digest.warnings == ()
+    # The block without an abstract is skipped with a warning naming its line; the rest of the page is read.
+    lines = text.replace("\r\n", "\n").split("\n")
+    assert len(digest.warnings) == len(orphans)
+    for warning, title in zip(digest.warnings, orphans):
+        assert warning.startswith(f"page.txt:{lines.index(title) + 1}: the title '{shorten(title)}' has no abstract")
+        assert warning.endswith("skipped this block, read the rest")
 
 
 def test_the_pool_holds_real_papers_from_both_sources() -> None:

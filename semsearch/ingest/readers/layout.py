@@ -74,11 +74,6 @@ _BOILERPLATE = frozenset(
         "show more",
         "show less",
         "see more",
-        "collections",
-        "models",
-        "datasets",
-        "spaces",
-        "hf",
     }
 )
 # A count with the words that label it ("Upvote 42", "★ 1.2k", "· 12 authors", "GitHub 3,210 stars").
@@ -182,8 +177,11 @@ def is_chrome(text: str) -> bool:
     """A line of page chrome that no title or abstract is: no letters at all, a lone lowercase word, a button or
     label, or a count with its label ("42 upvotes", "Upvote 42", "★ 1.2k", "GitHub 3,210")."""
     words = text.split()
-    if not words or not any(ch.isalpha() for ch in text):
+    if not words:
         return True
+    if not any(ch.isalpha() for ch in text):
+        # "26-66%." ends an abstract wrapped over lines; a count never ends a sentence.
+        return not text.rstrip().endswith(_SENTENCE_ENDS)
     folded = " ".join(words).casefold().rstrip(":")
     if folded in _BOILERPLATE or (len(words) == 1 and _LONE_WORD.fullmatch(text.strip())):
         return True
@@ -263,6 +261,11 @@ def looks_like_author_list(text: str, min_names: int = 2) -> bool:
 def looks_like_title(text: str) -> bool:
     """One short line that does not end a sentence (titles may end in '?' or '!', rarely in '.')."""
     return len(text) < SHORT_LINE and not text.endswith(".")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a line ends a sentence (or a parenthesis or quote closing one)."""
+    return text.rstrip().endswith(_SENTENCE_ENDS + (")", "]", '"', "”"))
 
 
 def looks_like_abstract(text: str) -> bool:

@@ -17,6 +17,8 @@ from semsearch.ingest.readers.layout import (
     TITLE_MAX,
     Kind,
     classify,
+    ends_sentence,
+    is_boilerplate,
     link_arxiv_id,
     looks_like_abstract,
     looks_like_author_list,
@@ -240,8 +242,11 @@ class _Parser:
         for the footer of an e-mail."""
         arxiv_id = published = None
         skip_summary = False
+        # Card paragraphs are only looked at until the abstract is found: when there is none, they stay for the
+        # next paper (its link may be among them).
+        offset = 0
         while True:
-            block = paragraphs.peek()
+            block = paragraphs.peek(offset)
             if block is None:
                 if self.footer and len(self.collector):
                     problem = f"'{shorten(title)}' ends the mail without an abstract: taken for its footer"
@@ -258,11 +263,15 @@ class _Parser:
             if not remaining or skip_summary or summary:
                 # An AI-written summary (a label, then its paragraph) comes before the real abstract on paper pages.
                 skip_summary = summary and not remaining
-                paragraphs.next()
+                offset += 1
+                if offset > _LOOKAHEAD:
+                    # A long run of card lines is taken as this paper's, to keep the lookahead bounded.
+                    paragraphs.next()
+                    offset -= 1
                 continue
             break
         start = remaining[0]
-        followed_by_abstract = self._abstract_follows(paragraphs)
+        followed_by_abstract = self._abstract_follows(paragraphs, offset)
         if parse_date_line(start[1]) is not None or (
             len(remaining) == 1 and looks_like_title(start[1]) and followed_by_abstract
         ):
@@ -281,6 +290,12 @@ class _Parser:
             trailing_id = link_arxiv_id(trailing) if kind is Kind.LINK else None
             if not (kind in _SKIPPED or kind is Kind.PUBLISHED or trailing_id or looks_like_author_list(trailing, 3)):
                 break
+            before = remaining[-2][1]
+            lone_word = len(trailing.split()) == 1 and any(ch.isalpha() for ch in trailing)
+            if lone_word and not trailing_id and not is_boilerplate(trailing) and not (
+                ends_sentence(before) or _is_card_line(before)
+            ):
+                break  # a lone word after an unfinished sentence is the abstract's last word ("... and inference")
             arxiv_id = arxiv_id or trailing_id
             remaining.pop()
         abstract = strip_abstract_label(collapse(remaining))
@@ -292,7 +307,8 @@ class _Parser:
                 f"the title '{shorten(title)}' has no abstract: the next paragraph (line {start[0]}, "
                 f"'{shorten(abstract, 40)}') does not read as one (an abstract is prose of several sentences)",
             )
-        paragraphs.next()
+        for _ in range(offset + 1):
+            paragraphs.next()
         return arxiv_id, published, abstract
 
     def _card_lines(self, block: _Block) -> tuple[str | None, str | None, bool, _Block]:
@@ -310,9 +326,9 @@ class _Parser:
                 return arxiv_id, published, False, block[index:]
         return arxiv_id, published, False, []
 
-    def _abstract_follows(self, paragraphs: _Paragraphs) -> bool:
-        """Whether the first paragraph after the next one with content reads like an abstract."""
-        for index in range(1, _LOOKAHEAD):
+    def _abstract_follows(self, paragraphs: _Paragraphs, offset: int = 0) -> bool:
+        """Whether the first paragraph with content after the one `offset` places ahead reads like an abstract."""
+        for index in range(offset + 1, offset + _LOOKAHEAD):
             block = paragraphs.peek(index)
             if block is None:
                 return False
@@ -332,6 +348,11 @@ class _Parser:
 
     def _published(self, line: int, text: str) -> str | None:
         return published_date(self.dates, self.collector, line, text)
+
+
+def _is_card_line(text: str) -> bool:
+    """A line a paper card carries besides its title and abstract: chrome, a date, a link, an author list."""
+    return classify(text) in (*_SKIPPED, Kind.PUBLISHED, Kind.LINK) or looks_like_author_list(text, 3)
 
 
 def published_date(dates: DateContext, collector: DigestCollector, line: int, text: str) -> str | None:
