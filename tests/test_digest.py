@@ -537,3 +537,11 @@ def test_a_nul_byte_names_its_line_and_column(tmp_path: Path, crlf: bool) -> Non
     with pytest.raises(DigestError, match=r"NUL byte at column 2") as caught:
         read_digests([target])
     assert caught.value.line == late.count("\n")
+
+
+def test_a_sentence_where_a_title_belongs_is_skipped_not_taken_for_a_title() -> None:
+    note = "This sentence is a note the page carries between two papers."
+    text = f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\n{note}\n\n{ABSTRACT_B}\n\nSecond\n\n{ABSTRACT_C}\n"
+    titles, warnings = _skips(text)
+    assert titles == ["First", "Second"] and len(warnings) == 2
+    assert warnings[0].startswith("digest.txt:7: expected a paper title here but found a sentence")

