@@ -351,18 +351,21 @@ def update(
     """Add the papers of digest files or folders; papers already indexed are not embedded again.
 
     A folder is read recursively and its files are picked by content (digest text, saved pages, e-mails and
-    mailboxes, JSON/JSONL, gzip too; hidden files skipped). Records or files that cannot be used are reported
-    as warnings. Every input is parsed before anything is written: if one is malformed, nothing is stored.
+    mailboxes, JSON/JSONL, gzip too; hidden files skipped); - reads one digest from stdin, recorded as <stdin>.
+    Records, paper blocks or files that cannot be used are reported as warnings. Every input is parsed before
+    anything is written: if one cannot be read at all, nothing is stored.
     """
     from semsearch import index
 
+    date = default_date.date() if default_date else None
+    given = _with_stdin(list(inputs), date, None if input_format == "auto" else input_format)
     embedder = _embedder(ctx, index_path, precision)
     with _progress_bar("Embedding", embedder) as progress:
         report = index.update(
             index_path,
-            inputs,
+            given,
             embedder,
-            default_date=default_date.date() if default_date else None,
+            default_date=date,
             progress=progress,
             wait=not no_wait,
             on_wait=_waiting,
@@ -496,6 +499,26 @@ def fetch(
         )
     if failure is not None:
         raise click.ClickException(str(failure))
+
+
+def _with_stdin(inputs: list[Path], default_date, input_format: str | None) -> list:
+    """The inputs with `-` replaced by the digests read from stdin (sniffed as a file is; parsed before embedding)."""
+    if sum(str(item) == "-" for item in inputs) > 1:
+        raise click.UsageError("- (stdin) can be given once")
+    if not any(str(item) == "-" for item in inputs):
+        return inputs
+    from semsearch.ingest.digest import STDIN, read_digest_bytes
+
+    data = sys.stdin.buffer.read()
+    if not data.lstrip(b"\xef\xbb\xbf").strip():
+        raise click.ClickException(
+            "stdin is empty: pipe a digest into `semsearch update -` (digest text, a saved page, an e-mail or JSON)"
+        )
+    digests = read_digest_bytes(data, STDIN, default_date, input_format)
+    given: list = []
+    for item in inputs:
+        given.extend(digests if str(item) == "-" else [item])
+    return given
 
 
 @cli.command()

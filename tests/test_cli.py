@@ -56,6 +56,37 @@ def test_update_text_and_json(tmp_path, runner, seed_digest):
     assert report["papers"] == 63
 
 
+def test_update_dash_reads_one_digest_from_stdin(tmp_path, runner, seed_digest):
+    folder = tmp_path / "idx"
+    text = seed_digest.read_bytes()
+    result = run(runner, ["update", "-", "--index", str(folder), "--date", "2025-05-06"], input=text)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        f"Added 63 new papers from 1 digest (0 updated, 0 already present); 63 papers in {folder}"
+    )
+    shown = run(runner, ["show", "zero-memory-optimizations-toward-45e5", "--index", str(folder), "--json"])
+    paper = json.loads(shown.stdout)
+    assert paper["sources"] == ["<stdin>"] and paper["dates"] == ["2025-05-06"]
+    # JSON records on stdin are sniffed as a file's are, and mix with files.
+    record = {"title": "A Paper Piped In", "abstract": ABSTRACT_A, "id": "2401.00001"}
+    piped = run(runner, ["update", "-", str(seed_digest), "--index", str(folder), "--json"], input=json.dumps(record))
+    assert piped.exit_code == 0, piped.output
+    report = json.loads(piped.stdout)
+    assert report["added"] == 1 and report["already_present"] == 63 and report["digests"] == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"\n \n", b"\xef\xbb\xbf"])
+def test_update_dash_with_empty_stdin_is_a_one_line_error(tmp_path, runner, content):
+    result = run(runner, ["update", "-", "--index", str(tmp_path / "idx")], input=content)
+    assert_clean_error(result, 1, "stdin is empty", "semsearch update -")
+    assert not (tmp_path / "idx").exists()
+
+
+def test_update_dash_with_stdin_that_holds_no_digest_names_stdin(tmp_path, runner):
+    result = run(runner, ["update", "-", "--index", str(tmp_path / "idx")], input=b"GIF89a\x01\x00\x00\xff")
+    assert_clean_error(result, 1, "<stdin>")
+
+
 def test_index_from_environment_variable(tmp_path, runner, seed_digest):
     folder = tmp_path / "from-env"
     result = run(runner, ["update", str(seed_digest)], env={"SEMSEARCH_INDEX": str(folder)})

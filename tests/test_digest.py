@@ -254,26 +254,40 @@ def test_digest_without_a_date_line_uses_the_default_date_or_none() -> None:
 # -- errors ------------------------------------------------------------------------------------------------------------
 
 
-def test_title_without_abstract_at_the_end_names_its_line() -> None:
-    error = _raises(HEADER + f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\nLonely Title\n\n\n")
-    assert error.line == 15 and "Lonely Title" in str(error) and "no abstract" in str(error)
-    assert str(error).startswith("digest.txt:15: ")
+def _skips(text: str, name: str = "digest.txt") -> tuple[list[str], tuple[str, ...]]:
+    """The titles read and the warnings: a block that cannot be read is skipped, never the file."""
+    digest = parse_digest_text(text, name)
+    return [paper.title for paper in digest.papers], digest.warnings
 
 
-def test_two_titles_in_a_row_names_the_first_title() -> None:
+def test_title_without_abstract_at_the_end_is_skipped_naming_its_line() -> None:
+    titles, warnings = _skips(HEADER + f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\nLonely Title\n\n\n")
+    assert titles == ["First"] and len(warnings) == 1
+    assert warnings[0].startswith("digest.txt:15: the title 'Lonely Title' has no abstract")
+    assert warnings[0].endswith("skipped this block, read the rest")
+    # A file where nothing can be read is still an error, naming the line.
+    error = _raises(HEADER + "May 6\n\nLonely Title\n")
+    assert error.line == 11 and "no abstract" in str(error)
+
+
+def test_two_titles_in_a_row_skip_the_first_title() -> None:
     text = HEADER + f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\nMissing Its Abstract\n\nNext Title\n\n{ABSTRACT_B}\n"
-    error = _raises(text)
-    assert error.line == 15 and "Missing Its Abstract" in str(error) and "line 17" in str(error)
+    titles, warnings = _skips(text)
+    assert titles == ["First", "Next Title"]
+    assert len(warnings) == 1 and warnings[0].startswith("digest.txt:15: the title 'Missing Its Abstract'")
+    assert "line 17" in warnings[0]
 
 
-def test_title_followed_by_a_date_line_is_an_error() -> None:
-    error = _raises(f"May 6\n\nFirst\n\nMay 7\n\nSecond\n\n{ABSTRACT_A}\n")
-    assert error.line == 3 and "no abstract" in str(error)
+def test_title_followed_by_a_date_line_is_skipped() -> None:
+    titles, warnings = _skips(f"May 6\n\nFirst\n\nMay 7\n\nSecond\n\n{ABSTRACT_A}\n")
+    assert titles == ["Second"]
+    assert len(warnings) == 1 and warnings[0].startswith("digest.txt:3: ") and "no abstract" in warnings[0]
 
 
-def test_paragraph_where_a_title_belongs_is_an_error() -> None:
-    error = _raises(f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\n{ABSTRACT_B * 2}\n\nSecond\n\n{ABSTRACT_C}\n")
-    assert error.line == 7 and "expected a paper title" in str(error)
+def test_paragraph_where_a_title_belongs_is_skipped() -> None:
+    titles, warnings = _skips(f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\n{ABSTRACT_B * 2}\n\nSecond\n\n{ABSTRACT_C}\n")
+    assert titles == ["First", "Second"]
+    assert len(warnings) == 1 and warnings[0].startswith("digest.txt:7: expected a paper title")
 
 
 @pytest.mark.parametrize("content", [b"", b"   \n\n\t\r\n", b"\xef\xbb\xbf"])
@@ -362,7 +376,7 @@ def test_find_digest_files_errors(tmp_path: Path) -> None:
 
 def test_read_digests_parses_everything_and_names_the_bad_file(tmp_path: Path) -> None:
     good = _write(tmp_path / "a" / "1.txt")
-    bad = _write(tmp_path / "a" / "2.txt", f"May 6\n\nA Title\n\n{ABSTRACT_A}\n\nDangling\n")
+    bad = _write(tmp_path / "a" / "2.txt", f"May 6\n\nA Title\n\n{ABSTRACT_A}\n\nFeb 30\n")
     later = _write(tmp_path / "a" / "3.txt")
     with pytest.raises(DigestError) as caught:
         read_digests([tmp_path / "a"])
@@ -481,9 +495,53 @@ def test_a_huge_line_is_refused_without_reading_it_all(tmp_path: Path) -> None:
 
 def test_crlf_split_across_read_chunks_counts_one_line_end(tmp_path: Path) -> None:
     # The reader streams in blocks; a CR at a block's end and its LF in the next must not make an extra line.
-    pad = "x" * 8170  # puts the first abstract's CR at byte 8191, the last of the first 8 KiB block
+    # Words, as an abstract is prose; puts the first abstract's CR at byte 8191, the last of the first 8 KiB block.
+    pad = ("abc " * 2043)[:8170]
     text = f"May 6\r\n\r\nA Title\r\n\r\n{pad}.\r\n\r\nSecond\r\n\r\n{ABSTRACT_B}\r\n"
     target = tmp_path / "crlf.txt"
     target.write_bytes(text.encode("utf-8"))
     papers = parse_digest_file(target).papers
     assert [paper.line for paper in papers] == [3, 7]
+
+
+@pytest.mark.parametrize("papers_on_page", [2, 12])
+def test_upvote_counts_after_each_abstract_are_chrome_and_links_stay_with_their_paper(
+    seed_digest: Path, papers_on_page: int
+) -> None:
+    # The saved page that stored a paper titled "upvotes" with its neighbour's id, and failed on a longer page.
+    papers = _seed_papers(seed_digest, papers_on_page)
+    ids = [f"2506.{10001 + index}" for index in range(papers_on_page)]
+    blocks = [
+        f"{paper.title}\n\n{paper.abstract}\n\n{7 + index}\nupvotes\nhttps://huggingface.co/papers/{arxiv_id}"
+        for index, (paper, arxiv_id) in enumerate(zip(papers, ids))
+    ]
+    digest = parse_digest_text("Daily Papers\n\nJun 10\n\n" + "\n\n".join(blocks) + "\n", "page.txt")
+    assert [(paper.title, paper.abstract, paper.arxiv_id) for paper in digest.papers] == [
+        (paper.title, paper.abstract, arxiv_id) for paper, arxiv_id in zip(papers, ids)
+    ]
+    assert digest.warnings == ()
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_a_nul_byte_names_its_line_and_column(tmp_path: Path, crlf: bool) -> None:
+    text = f"May 6\n\nA Title\n\n{ABSTRACT_A}\nand a stray \x00 here.\n"
+    target = tmp_path / "nul.txt"
+    target.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
+    with pytest.raises(DigestError, match=r"NUL byte at column 13, which no text digest holds") as caught:
+        read_digests([target])
+    assert caught.value.line == 6 and str(caught.value).startswith(f"{target}:6: ")
+    assert _raises(text).line == 6
+    # Past the sniffed head, the streaming reader names the place too.
+    late = f"May 6\n\nA Title\n\n{ABSTRACT_A}\n" + f"Next Title\n\n{ABSTRACT_B}\n\n" * 600 + "x\x00\n"
+    target.write_text(late, encoding="utf-8")
+    with pytest.raises(DigestError, match=r"NUL byte at column 2") as caught:
+        read_digests([target])
+    assert caught.value.line == late.count("\n")
+
+
+def test_a_sentence_where_a_title_belongs_is_skipped_not_taken_for_a_title() -> None:
+    note = "This sentence is a note the page carries between two papers."
+    text = f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\n{note}\n\n{ABSTRACT_B}\n\nSecond\n\n{ABSTRACT_C}\n"
+    titles, warnings = _skips(text)
+    assert titles == ["First", "Second"] and len(warnings) == 2
+    assert warnings[0].startswith("digest.txt:7: expected a paper title here but found a sentence")

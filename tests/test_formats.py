@@ -22,6 +22,7 @@ from semsearch.ingest.digest import (
     DigestPaper,
     find_digest_files,
     parse_digest_file,
+    read_digest_bytes,
     read_digest_file,
     read_digests,
 )
@@ -510,3 +511,34 @@ def test_big_record_files_stream(tmp_path: Path, seed: list[DigestPaper], name: 
 def test_every_error_is_a_semsearch_error() -> None:
     assert issubclass(DigestError, SemsearchError)
     assert read_digest_file.__doc__
+
+
+def test_every_format_reads_from_bytes_in_memory_as_from_a_file(tmp_path: Path, seed: list[DigestPaper]) -> None:
+    # What `semsearch update -` reads from stdin: told apart by content, since there is no file name.
+    path = tmp_path / "box.mbox"
+    box = mailbox.mbox(path)
+    box.add(_mail(_digest_text(seed[0:2], "Jun 10"), None))
+    box.add(_mail("Welcome to the daily papers!", None))
+    box.add(_mail(_digest_text(seed[2:3], "Jun 11") + "\nFrom the team.\n", None))
+    box.flush()
+    box.close()
+    inputs = {
+        "text": _digest_text(seed[:3]).encode("utf-8"),
+        "html": _daily_page(seed[:3], IDS[:3]).encode("utf-8"),
+        "eml": bytes(_mail(_digest_text(seed[:3]), None)),
+        "json": json.dumps([_record(paper, None) for paper in seed[:3]]).encode("utf-8"),
+        "jsonl": "".join(json.dumps(_record(paper, None)) + "\n" for paper in seed[:3]).encode("utf-8"),
+        "gzip": gzip.compress(_digest_text(seed[:3]).encode("utf-8")),
+    }
+    expected = [(paper.title, paper.abstract) for paper in seed[:3]]
+    for name, data in inputs.items():
+        digests = read_digest_bytes(data, default_date=datetime.date(2025, 1, 1))
+        assert [digest.source for digest in digests] == ["<stdin>"], name
+        assert _texts(digests[0]) == expected, name
+    mails = read_digest_bytes(path.read_bytes())
+    assert [digest.source for digest in mails] == ["<stdin>#message-1", "<stdin>#message-3"]
+    assert [_texts(digest) for digest in mails] == [expected[:2], expected[2:]]
+    assert mails[0].warnings[0].startswith("<stdin>#message-2")
+    with pytest.raises(DigestError, match=r"^<stdin>: ") as caught:
+        read_digest_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert caught.value.source == "<stdin>"

@@ -11,6 +11,9 @@ headers), "eml" (mail headers up to a blank line; also a browser's .mhtml), "htm
 they show the digest layout (a date line, the daily page's header); other files, hidden ones and JSON records
 without titles and abstracts are skipped.
 
+`read_digest_bytes` reads input held in memory (`semsearch update -` reads stdin), sniffed by content alone; its
+papers come from the source `<stdin>`.
+
 Where a paper comes from: `source` is the path as given, or `PATH#message-N` for the Nth mail of an mbox; `line` is
 the 1-based line of its title (for e-mails, in the decoded text or HTML part), of its record in JSON/JSONL, or the
 record's number for records nested in a JSON object.
@@ -29,9 +32,18 @@ from pathlib import Path
 from semsearch.errors import DigestError
 from semsearch.ingest.readers import htmlpage, jsonrecords, mail
 from semsearch.ingest.readers.dates import DateContext
-from semsearch.ingest.readers.raw import READ_ERRORS, candidate_encodings, file_opener, read_head, read_problem
-from semsearch.ingest.readers.records import Digest, DigestPaper, NotADigestError
-from semsearch.ingest.readers.sniff import FORMATS, sniff_file
+from semsearch.ingest.readers.raw import (
+    GZIP_MAGIC,
+    READ_ERRORS,
+    Opener,
+    bytes_opener,
+    candidate_encodings,
+    file_opener,
+    read_head,
+    read_problem,
+)
+from semsearch.ingest.readers.records import Digest, DigestPaper, NotADigestError, location
+from semsearch.ingest.readers.sniff import FORMATS, sniff, sniff_file
 from semsearch.ingest.readers.text import parse_text, read_text
 
 __all__ = [
@@ -40,12 +52,17 @@ __all__ = [
     "DigestPaper",
     "find_digest_files",
     "parse_digest_file",
+    "STDIN",
     "parse_digest_text",
+    "read_digest_bytes",
     "read_digest_file",
     "read_digests",
 ]
 
 _Reader = Callable[[Path, str, datetime.date | None], list[Digest]]
+_BytesReader = Callable[[Opener, str, datetime.date | None], list[Digest]]
+# The source name of a digest read from standard input.
+STDIN = "<stdin>"
 # Past this many files skipped in one folder, the rest are only counted.
 _SKIPS_SHOWN = 10
 
@@ -73,9 +90,27 @@ def read_digest_file(
         if chosen is None:
             sniffed = sniff_file(Path(path))
             if sniffed.format is None:
-                raise NotADigestError(source, None, sniffed.reason)
+                raise NotADigestError(source, sniffed.line, sniffed.reason)
             chosen = sniffed.format
         return _READERS[chosen](Path(path), source, default_date)
+    except READ_ERRORS as exc:
+        raise DigestError(source, None, read_problem(exc)) from exc
+
+
+def read_digest_bytes(
+    data: bytes, source: str = STDIN, default_date: datetime.date | None = None, format: str | None = None
+) -> list[Digest]:
+    """The digests of input held in memory (standard input), told apart by content as files are; gzip too."""
+    chosen = _checked_format(format)
+    opener = bytes_opener(data)
+    try:
+        if chosen is None:
+            # No file name to go by: plain text that is no other format is digest text.
+            sniffed = sniff(read_head(opener), "", data.startswith(GZIP_MAGIC))
+            if sniffed.format is None:
+                raise NotADigestError(source, sniffed.line, sniffed.reason)
+            chosen = sniffed.format
+        return _BYTES_READERS[chosen](opener, source, default_date)
     except READ_ERRORS as exc:
         raise DigestError(source, None, read_problem(exc)) from exc
 
@@ -204,7 +239,7 @@ def _scan_folder(root: Path, skipped: list[str]) -> list[_Input]:
         if sniffed.wanted and sniffed.format is not None:
             inputs.append(_Input(path, sniffed.format, root))
         elif sniffed.warn:
-            skipped.append(f"{path}: {sniffed.reason}; skipped")
+            skipped.append(f"{location(str(path), sniffed.line)}: {sniffed.reason}; skipped")
     return inputs
 
 
@@ -230,4 +265,18 @@ _READERS: dict[str, _Reader] = {
     "mbox": mail.read_mbox_file,
     "json": lambda path, source, default_date: [jsonrecords.read_json_file(path, source, default_date)],
     "jsonl": lambda path, source, default_date: [jsonrecords.read_jsonl_file(path, source, default_date)],
+}
+
+
+def _read_text_bytes(opener: Opener, source: str, default_date: datetime.date | None) -> list[Digest]:
+    return [read_text(opener, source, DateContext(source, default_date), candidate_encodings(read_head(opener)))]
+
+
+_BYTES_READERS: dict[str, _BytesReader] = {
+    "text": _read_text_bytes,
+    "html": lambda opener, source, default_date: [htmlpage.read_html(opener, source, default_date)],
+    "eml": lambda opener, source, default_date: [mail.read_eml(opener, source, default_date)],
+    "mbox": mail.read_mbox,
+    "json": lambda opener, source, default_date: [jsonrecords.read_json(opener, source, default_date)],
+    "jsonl": lambda opener, source, default_date: [jsonrecords.read_jsonl(opener, source, default_date)],
 }

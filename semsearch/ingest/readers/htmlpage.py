@@ -28,7 +28,7 @@ from semsearch.ingest.readers.layout import (
     looks_like_title,
     strip_abstract_label,
 )
-from semsearch.ingest.readers.raw import Line, candidate_encodings, decode, file_opener, read_limited
+from semsearch.ingest.readers.raw import Line, Opener, candidate_encodings, decode, file_opener, read_limited
 from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
 from semsearch.ingest.readers.text import parse_lines, published_date
 from semsearch.keys import find_arxiv_id
@@ -227,6 +227,11 @@ class _CharsetReader(HTMLParser):
 def read_html_file(path: Path, source: str, default_date: datetime.date | None = None) -> Digest:
     """Read a saved page (gzip or not, up to 64 MiB), in its declared charset, else UTF-8, else cp1252."""
     opener, _ = file_opener(path)
+    return read_html(opener, source, default_date)
+
+
+def read_html(opener: Opener, source: str, default_date: datetime.date | None = None) -> Digest:
+    """Read a page's bytes (up to 64 MiB), in its declared charset, else UTF-8, else cp1252."""
     data = read_limited(opener, source, _MAX_PAGE, "saved page")
     return parse_html(decode_html(data, source), source, default_date)
 

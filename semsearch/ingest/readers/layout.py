@@ -52,8 +52,42 @@ _BOILERPLATE = frozenset(
         "comments",
         "authors",
         "submitted by",
+        # Counters, buttons and menus of a card or a paper page (a lone count word is never a title).
+        "upvotes",
+        "like",
+        "likes",
+        "share",
+        "save",
+        "saved",
+        "cite",
+        "citation",
+        "bookmark",
+        "star",
+        "stars",
+        "fork",
+        "forks",
+        "discuss",
+        "comment",
+        "reply",
+        "copy link",
+        "more",
+        "show more",
+        "show less",
+        "see more",
     }
 )
+# A count with the words that label it ("Upvote 42", "★ 1.2k", "· 12 authors", "GitHub 3,210 stars").
+_COUNT = re.compile(r"[\d][\d.,]*[kKmM]?\+?")
+_COUNT_SYMBOLS = "▲⬆↑△★☆⭐·•|-–—()[]:#+"
+# What a count may label: with these words beside it a short line is a counter, not a title ("Llama 3" is one).
+_COUNT_NOUNS = frozenset(
+    "upvote upvotes comment comments author authors star stars fork forks like likes view views citation citations "
+    "download downloads follower followers paper papers model models dataset datasets space spaces collection "
+    "collections reply replies".split()
+)
+_ABSTRACT_WORDS = 8
+_SENTENCE_ENDS = (".", "!", "?", ".)", ".\"", ".”")
+_LONE_WORD = re.compile(r"[a-z]+:?")
 _ABSTRACT_LABEL = re.compile(r"abstract\s*[:.\-–—]?", re.IGNORECASE)
 _ABSTRACT_PREFIX = re.compile(r"abstract\s*[:.\-–—]\s*(?=\S)", re.IGNORECASE)
 _SUMMARY_LABEL = re.compile(r"(?:ai[- ]generated\s+)?summary\s*:?|tl;?dr\s*:?", re.IGNORECASE)
@@ -130,13 +164,33 @@ def classify(text: str) -> Kind:
         return Kind.PUBLISHED
     if is_link(text):
         return Kind.LINK
-    if folded.rstrip(":") in _BOILERPLATE or _META.fullmatch(text):
+    if folded.rstrip(":") in _BOILERPLATE or _META.fullmatch(text) or is_chrome(text):
         return Kind.META
     if _ABSTRACT_LABEL.fullmatch(text):
         return Kind.ABSTRACT_LABEL
     if _SUMMARY_LABEL.fullmatch(text):
         return Kind.SUMMARY_LABEL
     return Kind.TEXT
+
+
+def is_chrome(text: str) -> bool:
+    """A line of page chrome that no title or abstract is: no letters at all, a lone lowercase word, a button or
+    label, or a count with its label ("42 upvotes", "Upvote 42", "★ 1.2k", "GitHub 3,210")."""
+    words = text.split()
+    if not words:
+        return True
+    if not any(ch.isalpha() for ch in text):
+        # "26-66%." ends an abstract wrapped over lines; a count never ends a sentence.
+        return not text.rstrip().endswith(_SENTENCE_ENDS)
+    folded = " ".join(words).casefold().rstrip(":")
+    if folded in _BOILERPLATE or (len(words) == 1 and _LONE_WORD.fullmatch(text.strip())):
+        return True
+    if len(words) > 4:
+        return False
+    cores = [word.strip(_COUNT_SYMBOLS) for word in words]
+    counts = [core for core in cores if _COUNT.fullmatch(core)]
+    labels = [core.casefold() for core in cores if core and not _COUNT.fullmatch(core)]
+    return bool(counts) and all(label in _COUNT_NOUNS or label in _BOILERPLATE for label in labels)
 
 
 def is_link(text: str) -> bool:
@@ -209,9 +263,19 @@ def looks_like_title(text: str) -> bool:
     return len(text) < SHORT_LINE and not text.endswith(".")
 
 
+def reads_as_sentence(text: str) -> bool:
+    """A line of prose rather than a title: eight words or more ending in a period (no title of 82,779 real ones)."""
+    return len(text.split()) >= _ABSTRACT_WORDS and text.rstrip().endswith(".")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a line ends a sentence (or a parenthesis or quote closing one)."""
+    return text.rstrip().endswith(_SENTENCE_ENDS + (")", "]", '"', "”"))
+
+
 def looks_like_abstract(text: str) -> bool:
-    """Long prose, or prose that ends a sentence."""
-    return len(text) >= SHORT_LINE or text.endswith(".")
+    """Prose: at least eight words, and long or ending a sentence (one of 82,779 real abstracts is shorter)."""
+    return len(text.split()) >= _ABSTRACT_WORDS and (len(text) >= SHORT_LINE or text.endswith(_SENTENCE_ENDS))
 
 
 def _looks_like_name(name: str) -> bool:

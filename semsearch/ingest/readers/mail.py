@@ -18,12 +18,13 @@ from pathlib import Path
 from semsearch.errors import DigestError
 from semsearch.ingest.readers.dates import DateContext
 from semsearch.ingest.readers.htmlpage import decode_html, parse_html
-from semsearch.ingest.readers.raw import candidate_encodings, decode, file_opener, read_limited
+from semsearch.ingest.readers.raw import Opener, candidate_encodings, decode, file_opener, read_limited
 from semsearch.ingest.readers.records import Digest, DigestCollector, NotADigestError
 from semsearch.ingest.readers.text import parse_text
 
 # An mbox quotes body lines that start with "From " as ">From " (and ">From " as ">>From "); undo one level.
 _FROM_QUOTE = re.compile(rb"^>(>*From )", re.MULTILINE)
+_FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
 _MAX_MESSAGE = 64 << 20  # bytes; a digest mail is well under 1 MiB
 _MAX_DEPTH = 16  # nested multiparts and forwarded mails
 # Past this many unusable messages, an mbox's warnings only count the rest.
@@ -33,7 +34,30 @@ _PROBLEMS_SHOWN = 10
 def read_eml_file(path: Path, source: str, default_date: datetime.date | None = None) -> Digest:
     """Read one e-mail file (gzip or not)."""
     opener, _ = file_opener(path)
+    return read_eml(opener, source, default_date)
+
+
+def read_eml(opener: Opener, source: str, default_date: datetime.date | None = None) -> Digest:
+    """Read one e-mail's bytes (up to 64 MiB)."""
     return parse_message(read_limited(opener, source, _MAX_MESSAGE, "digest e-mail"), source, default_date)
+
+
+def read_mbox(opener: Opener, source: str, default_date: datetime.date | None = None) -> list[Digest]:
+    """One digest per usable message of an mbox held in memory (stdin), as `read_mbox_file` reads a file."""
+    data = read_limited(opener, source, _MAX_MESSAGE, "mailbox given in memory")
+    # A message starts at each line that starts with "From " (body lines that do are quoted ">From ").
+    starts = [match.start() for match in _FROM_LINE.finditer(data)]
+    messages = [data[start:end] for start, end in zip(starts, starts[1:] + [len(data)])]
+    digests: list[Digest] = []
+    problems: list[str] = []
+    for count, message in enumerate(messages, start=1):
+        message_source = f"{source}#message-{count}"
+        try:
+            body = message.split(b"\n", 1)[1] if b"\n" in message else b""
+            digests.append(parse_message(_FROM_QUOTE.sub(rb"\1", body), message_source, default_date))
+        except DigestError as exc:
+            problems.append(f"{exc}; skipped")
+    return _mbox_result(source, digests, problems, len(messages))
 
 
 def read_mbox_file(path: Path, source: str, default_date: datetime.date | None = None) -> list[Digest]:
@@ -63,6 +87,11 @@ def read_mbox_file(path: Path, source: str, default_date: datetime.date | None =
         raise DigestError(source, None, f"cannot read this mbox: {exc}") from exc
     finally:
         box.close()
+    return _mbox_result(source, digests, problems, count)
+
+
+def _mbox_result(source: str, digests: list[Digest], problems: list[str], count: int) -> list[Digest]:
+    """The digests of an mbox with the skipped messages as warnings; an error when none holds a digest."""
     if not digests:
         if not count:
             raise NotADigestError(source, None, "no e-mails in this mbox (each must start with a 'From ' line)")

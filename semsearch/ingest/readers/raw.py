@@ -118,7 +118,7 @@ def decode(data: bytes, source: str, encodings: list[str]) -> str:
         except UnicodeDecodeError:
             continue
         if "\x00" in text:
-            break
+            raise nul_error(source, text.removeprefix("\ufeff"))
         return text.removeprefix("\ufeff")
     raise NotADigestError(source, None, BINARY)
 
@@ -150,8 +150,31 @@ def stream_lines(opener: Opener, source: str, encoding: str) -> Iterator[Line]:
             if len(text) >= MAX_LINE:
                 raise NotADigestError(source, number, "this line is over 1 MiB long, which no digest line is")
             if "\x00" in text:
-                raise NotADigestError(source, number, BINARY)
+                raise NotADigestError(source, number, nul_problem(text.index("\x00") + 1))
             yield number, (text.removeprefix("\ufeff") if number == 1 else text)
+
+
+def nul_position(text: str) -> tuple[int, int] | None:
+    """The 1-based (line, column) of the first NUL character, lines counted as `split_lines` counts them."""
+    at = text.find("\x00")
+    if at < 0:
+        return None
+    before = text[:at].replace("\r\n", "\n").replace("\r", "\n")
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def nul_problem(column: int) -> str:
+    """What to say about a NUL character in text that is otherwise a digest."""
+    return (
+        f"a NUL byte at column {column}, which no text digest holds; "
+        "if the rest is text, remove the NUL bytes (tr -d '\\000') and try again"
+    )
+
+
+def nul_error(source: str, text: str) -> NotADigestError:
+    """The error for text holding a NUL character, naming its line and column."""
+    line, column = nul_position(text) or (None, 0)
+    return NotADigestError(source, line, nul_problem(column))
 
 
 def split_lines(text: str) -> list[Line]:

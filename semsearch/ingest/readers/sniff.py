@@ -16,6 +16,8 @@ from semsearch.ingest.readers.raw import (
     READ_ERRORS,
     candidate_encodings,
     file_opener,
+    nul_position,
+    nul_problem,
     read_head,
     read_problem,
 )
@@ -50,6 +52,7 @@ class Sniffed:
     wanted: bool
     reason: str = ""
     warn: bool = False  # when not wanted: say so, because the name or content promised an input
+    line: int | None = None  # where the reason lies, when it is one place (a NUL byte)
 
 
 def sniff_file(path: Path) -> Sniffed:
@@ -75,6 +78,9 @@ def sniff(head: bytes, name: str, compressed: bool = False) -> Sniffed:
         return Sniffed(None, False, "gzip data inside gzip data; decompress it once and try again", True)
     text = _sniff_text(head)
     if text is None:
+        nul = _stray_nul(head)
+        if nul is not None:
+            return Sniffed(None, False, nul_problem(nul[1]), promised, nul[0])
         return Sniffed(None, False, BINARY, promised)
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
@@ -112,6 +118,16 @@ def _sniff_text(head: bytes) -> str | None:
     if controls > len(text) // 100 or text.count("\ufffd") > len(text) * 3 // 10:
         return None
     return text
+
+
+def _stray_nul(head: bytes) -> tuple[int, int] | None:
+    """(line, column) of the first NUL in a head that is text but for a few NUL bytes (a damaged save, not binary)."""
+    encoding = candidate_encodings(head)[0]
+    text = head.decode(encoding, errors="replace")
+    nuls = text.count("\x00")
+    if not nuls or nuls > max(1, len(text) // 1000) or _sniff_text(text.replace("\x00", "").encode(encoding)) is None:
+        return None
+    return nul_position(text.removeprefix("\ufeff"))
 
 
 def _first_lines(text: str, count: int) -> list[str]:

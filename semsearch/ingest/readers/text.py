@@ -3,7 +3,9 @@
 Read as a stream of paragraphs with a little lookahead, so a file of any size parses in bounded memory (beyond the
 papers themselves). Real pages and copy-pastes carry more than titles and abstracts: upvote counts, author lines,
 "Submitted by" lines, "Published on" dates, numbered titles and arXiv or Hugging Face links; those are recognized
-and either used (ids, dates) or skipped.
+and either used (ids, dates) or skipped, and never become a title or an abstract (`layout.is_chrome`). A paper block
+that cannot be read (a title without an abstract, prose where a title belongs) is skipped with a warning naming its
+line; only a file where no paper can be read is an error.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from semsearch.ingest.readers.layout import (
     TITLE_MAX,
     Kind,
     classify,
+    ends_sentence,
     is_boilerplate,
     link_arxiv_id,
     looks_like_abstract,
     looks_like_author_list,
     looks_like_title,
+    reads_as_sentence,
     split_title,
     strip_abstract_label,
 )
-from semsearch.ingest.readers.raw import BINARY, Line, Opener, split_lines, with_encodings
+from semsearch.ingest.readers.raw import Line, Opener, nul_error, split_lines, with_encodings
 from semsearch.ingest.readers.records import Digest, DigestCollector, DigestPaper, NotADigestError, shorten
 from semsearch.ingest.readers.sniff import EMPTY
 
@@ -45,7 +49,7 @@ def parse_text(text: str, source: str, dates: DateContext, footer: bool = False)
     """Parse digest text held in memory; with `footer`, short lines after the last abstract (an e-mail's sign-off)
     are skipped with a warning rather than taken for a title that lacks its abstract."""
     if "\x00" in text:
-        raise NotADigestError(source, None, BINARY)
+        raise nul_error(source, text.removeprefix("\ufeff"))
     return parse_lines(split_lines(text), source, dates, footer)
 
 
@@ -109,11 +113,23 @@ class _Parser:
         """The digest the lines hold."""
         paragraphs = _Paragraphs(self._paragraphs(lines))
         self._skip_preamble(paragraphs)
+        first_problem: tuple[int | None, str] | None = None
         while (block := paragraphs.next()) is not None:
             rest = self._where_a_title_belongs(block)
-            if rest:
+            if not rest:
+                continue
+            try:
                 self._paper(rest, paragraphs)
+            except NotADigestError:
+                raise
+            except DigestError as exc:
+                # One unreadable paper block costs that block, not the papers around it.
+                # Kept as values: holding the exception would tie its frames (and the file's text) into a cycle.
+                first_problem = first_problem or (exc.line, exc.problem)
+                self.collector.warn(exc.line, f"{exc.problem}; skipped this block, read the rest", always=True)
         if not len(self.collector):
+            if first_problem is not None:
+                raise DigestError(self.source, *first_problem)
             if self.last_line is None:
                 raise NotADigestError(self.source, None, EMPTY)
             raise NotADigestError(self.source, self.last_line, f"no papers found: {EXPECTED}")
@@ -167,7 +183,7 @@ class _Parser:
                 self.pending_published = self._published(number, text)
             elif kind is Kind.LINK:
                 self._stray_link(link_arxiv_id(text))
-            elif kind not in _SKIPPED and kind is not Kind.SUMMARY_LABEL:
+            elif kind not in _SKIPPED and kind is not Kind.SUMMARY_LABEL and not looks_like_author_list(text, 3):
                 return block[index:]
         return []
 
@@ -190,6 +206,13 @@ class _Parser:
                 self.source,
                 line,
                 f"expected a paper title here but found a paragraph of {len(first)} characters; "
+                "is this paragraph missing its title line, or the paper above missing its abstract?",
+            )
+        if reads_as_sentence(first):
+            raise DigestError(
+                self.source,
+                line,
+                f"expected a paper title here but found a sentence ('{shorten(first, 40)}'); "
                 "is this paragraph missing its title line, or the paper above missing its abstract?",
             )
         title, arxiv_id = split_title(first)
@@ -229,8 +252,11 @@ class _Parser:
         for the footer of an e-mail."""
         arxiv_id = published = None
         skip_summary = False
+        # Card paragraphs are only looked at until the abstract is found: when there is none, they stay for the
+        # next paper (its link may be among them).
+        offset = 0
         while True:
-            block = paragraphs.peek()
+            block = paragraphs.peek(offset)
             if block is None:
                 if self.footer and len(self.collector):
                     problem = f"'{shorten(title)}' ends the mail without an abstract: taken for its footer"
@@ -247,11 +273,15 @@ class _Parser:
             if not remaining or skip_summary or summary:
                 # An AI-written summary (a label, then its paragraph) comes before the real abstract on paper pages.
                 skip_summary = summary and not remaining
-                paragraphs.next()
+                offset += 1
+                if offset > _LOOKAHEAD:
+                    # A long run of card lines is taken as this paper's, to keep the lookahead bounded.
+                    paragraphs.next()
+                    offset -= 1
                 continue
             break
         start = remaining[0]
-        followed_by_abstract = self._abstract_follows(paragraphs)
+        followed_by_abstract = self._abstract_follows(paragraphs, offset)
         if parse_date_line(start[1]) is not None or (
             len(remaining) == 1 and looks_like_title(start[1]) and followed_by_abstract
         ):
@@ -261,17 +291,35 @@ class _Parser:
                 f"the title '{shorten(title)}' has no abstract: the next paragraph (line {start[0]}) "
                 "looks like another title or a date; add the abstract after the title, separated by blank lines",
             )
-        paragraphs.next()
         # Card buttons and the paper's own link may trail the abstract; a code or project link stays, as it is
         # part of many abstracts.
+        remaining = list(remaining)
         while len(remaining) > 1:
             trailing = remaining[-1][1]
-            trailing_id = link_arxiv_id(trailing) if classify(trailing) is Kind.LINK else None
-            if not (is_boilerplate(trailing) or trailing_id):
+            kind = classify(trailing)
+            trailing_id = link_arxiv_id(trailing) if kind is Kind.LINK else None
+            if not (kind in _SKIPPED or kind is Kind.PUBLISHED or trailing_id or looks_like_author_list(trailing, 3)):
                 break
+            before = remaining[-2][1]
+            lone_word = len(trailing.split()) == 1 and any(ch.isalpha() for ch in trailing)
+            if lone_word and not trailing_id and not is_boilerplate(trailing) and not (
+                ends_sentence(before) or _is_card_line(before)
+            ):
+                break  # a lone word after an unfinished sentence is the abstract's last word ("... and inference")
             arxiv_id = arxiv_id or trailing_id
             remaining.pop()
-        return arxiv_id, published, strip_abstract_label(collapse(remaining))
+        abstract = strip_abstract_label(collapse(remaining))
+        if not looks_like_abstract(abstract):
+            # Never an abstract made of another title or a page's footer: the title is skipped instead.
+            raise DigestError(
+                self.source,
+                line,
+                f"the title '{shorten(title)}' has no abstract: the next paragraph (line {start[0]}, "
+                f"'{shorten(abstract, 40)}') does not read as one (an abstract is prose of several sentences)",
+            )
+        for _ in range(offset + 1):
+            paragraphs.next()
+        return arxiv_id, published, abstract
 
     def _card_lines(self, block: _Block) -> tuple[str | None, str | None, bool, _Block]:
         """Strip the card lines that lead a paragraph after a title: (arXiv id, date, summary label?, rest)."""
@@ -288,9 +336,9 @@ class _Parser:
                 return arxiv_id, published, False, block[index:]
         return arxiv_id, published, False, []
 
-    def _abstract_follows(self, paragraphs: _Paragraphs) -> bool:
-        """Whether the first paragraph after the next one with content reads like an abstract."""
-        for index in range(1, _LOOKAHEAD):
+    def _abstract_follows(self, paragraphs: _Paragraphs, offset: int = 0) -> bool:
+        """Whether the first paragraph with content after the one `offset` places ahead reads like an abstract."""
+        for index in range(offset + 1, offset + _LOOKAHEAD):
             block = paragraphs.peek(index)
             if block is None:
                 return False
@@ -310,6 +358,11 @@ class _Parser:
 
     def _published(self, line: int, text: str) -> str | None:
         return published_date(self.dates, self.collector, line, text)
+
+
+def _is_card_line(text: str) -> bool:
+    """A line a paper card carries besides its title and abstract: chrome, a date, a link, an author list."""
+    return classify(text) in (*_SKIPPED, Kind.PUBLISHED, Kind.LINK) or looks_like_author_list(text, 3)
 
 
 def published_date(dates: DateContext, collector: DigestCollector, line: int, text: str) -> str | None:
