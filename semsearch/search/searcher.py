@@ -27,7 +27,7 @@ from semsearch.storage.status import index_status
 from semsearch.storage.store import FORMAT_VERSION, Store, StoredPaper, passage_bm25
 from semsearch.storage.terms import TermCounter
 from semsearch.storage.vectors import LayeredIndex, VectorIndex
-from semsearch.storage.wordindex import Postings, WordIndex
+from semsearch.storage.wordindex import Postings, WordIndex, WordScores, best
 
 if TYPE_CHECKING:
     from semsearch.search.explain import Why
@@ -327,32 +327,48 @@ class SearchIndex:
         """The papers among the top `depth` by cosine or by BM25, each with both of its real scores (a paper that
         one list did not reach is scored, not guessed), for hybrid fusion."""
         dense = self._dense(vector, depth, exclude, allowed)
-        by_words = self._lexical(text, depth, exclude, allowed, field_weights)
+        words = self._word_scores(text, field_weights)
+        if words is not None:
+            by_words = best(words.ids, words.scores, depth, exclude, allowed)
+        else:
+            by_words = self._lexical(text, depth, exclude, allowed, field_weights)
         ids = list(dict.fromkeys([paper_id for paper_id, _ in dense] + [paper_id for paper_id, _ in by_words]))
         cosine = dict(dense)
         unscored = [paper_id for paper_id in ids if paper_id not in cosine]
         if unscored:
             found, matrix = self._store.vectors_of(unscored, self.dim)
             cosine.update(zip(found.tolist(), (self._vector_index().as_stored(matrix) @ vector).tolist()))
-        bm25 = dict(by_words)
-        unscored = [paper_id for paper_id in ids if paper_id not in bm25]
-        # A list shorter than `depth` holds every paper with any of the words: the others score 0.
-        if unscored and len(by_words) >= depth:
-            bm25.update(self._lexical(text, len(unscored), exclude, frozenset(unscored), field_weights))
+        if words is not None:
+            bm25 = dict(zip(ids, words.of(ids)))
+        else:  # SQLite's FTS5 answers (no usable word index file): score the papers its top list did not reach
+            bm25 = dict(by_words)
+            unscored = [paper_id for paper_id in ids if paper_id not in bm25]
+            # A list shorter than `depth` holds every paper with any of the words: the others score 0.
+            if unscored and len(by_words) >= depth:
+                bm25.update(self._lexical(text, len(unscored), exclude, frozenset(unscored), field_weights))
         return fusion.Candidates(
             ids=ids,
             cosine=[cosine.get(paper_id, 0.0) for paper_id in ids],
             bm25=[bm25.get(paper_id, 0.0) for paper_id in ids],
-            bm25_bound=self._bm25_bound(text),
+            bm25_bound=words.bound if words is not None else None,
         )
 
-    def _bm25_bound(self, text: str) -> float | None:
-        """The BM25 no paper can reach for the words of `text` (None without a word index file)."""
+    def _word_scores(self, text: str, field_weights: tuple[float, float]) -> WordScores | None:
+        """Every paper's BM25 for the words of `text` from the word index, or None when SQLite's FTS5 must answer."""
         words = lexical.query_terms(text)
-        word_index = self._word_index() if words else None
+        word_index = self._word_index()
         if word_index is None:
             return None
-        return word_index.upper_bound(self._term_ids(words))
+        if not words:
+            return WordScores(np.empty(0, np.int64), np.empty(0, np.float64), 0.0)
+        try:
+            return word_index.scores(self._term_ids(words), field_weights)
+        except IndexError:  # a damaged file pointing past its own arrays
+            log.warning(
+                "the word index file is damaged; searching words with SQLite instead (repair: %s)", REPAIR_DERIVED
+            )
+            self._words = False
+            return None
 
     def _dense(
         self, vector: np.ndarray, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None

@@ -268,22 +268,6 @@ class WordIndex:
         # The length part of BM25's denominator, per paper; it depends only on the collection.
         self._norms = [K1 * (1 - B + B * postings.lengths / average) for postings, _ in self._layers]
 
-    def upper_bound(self, term_ids: Sequence[int | None]) -> float:
-        """The BM25 no paper can reach for these terms: each term held by some paper at its IDF times (K1 + 1),
-        the limit of its saturating term-frequency part; 0 when no paper holds any of them."""
-        bound = 0.0
-        for term_id in term_ids:
-            if term_id is None:
-                continue
-            hits = 0
-            for postings, dead in self._layers:
-                rows = postings.postings_of(term_id)[0]
-                hits += int(len(rows) if dead is None else np.count_nonzero(~dead[rows]))
-            if hits:
-                idf = np.log((self.size - hits + 0.5) / (hits + 0.5))
-                bound += (idf if idf > 0 else _IDF_FLOOR) * (K1 + 1.0)
-        return float(bound)
-
     def search(
         self,
         term_ids: Sequence[int | None],
@@ -297,8 +281,16 @@ class WordIndex:
         `term_ids` holds one entry per question word (a word repeated counts twice, as in FTS5); None for a
         word no paper holds.
         """
-        if limit <= 0 or not self.size:
+        if limit <= 0:
             return []
+        scored = self.scores(term_ids, weights)
+        return best(scored.ids, scored.scores, limit, exclude, allowed)
+
+    def scores(self, term_ids: Sequence[int | None], weights: tuple[float, float] = (1.0, 1.0)) -> WordScores:
+        """Every paper holding any of the terms with its BM25 (unordered), and the BM25 no paper can reach for them:
+        each term some paper holds at its IDF times (K1 + 1), the limit of its saturating term-frequency part."""
+        if not self.size:
+            return WordScores(np.empty(0, np.int64), np.empty(0, np.float64), 0.0)
         title_weight, abstract_weight = weights
         # One pass for each term's postings and document frequency, a second for the scores: IDF needs the count
         # over every layer first.
@@ -315,26 +307,48 @@ class WordIndex:
                 per_layer.append((rows, title_weight * title.astype(np.float64) + abstract_weight * abstract))
             found.append(per_layer)
             frequencies.append(hits)
+        idfs = [_idf(self.size, hits) for hits in frequencies]
         ids, scores = [], []
         for layer, (postings, _dead) in enumerate(self._layers):
             score = np.zeros(postings.size, dtype=np.float64)
             matched = np.zeros(postings.size, dtype=bool)
             norm = self._norms[layer]
-            for per_layer, hits in zip(found, frequencies):
+            for per_layer, idf in zip(found, idfs):
                 rows, frequency = per_layer[layer]
                 if not len(rows):
                     continue
-                idf = np.log((self.size - hits + 0.5) / (hits + 0.5))
-                idf = idf if idf > 0 else _IDF_FLOOR
                 score[rows] += idf * ((frequency * (K1 + 1.0)) / (frequency + norm[rows]))
                 matched[rows] = True
             where = np.flatnonzero(matched)
             ids.append(postings.paper_ids[where])
             scores.append(score[where])
-        return _best(np.concatenate(ids), np.concatenate(scores), limit, exclude, allowed)
+        bound = sum(idf * (K1 + 1.0) for idf, hits in zip(idfs, frequencies) if hits)
+        return WordScores(np.concatenate(ids), np.concatenate(scores), float(bound))
 
 
-def _best(
+def _idf(size: int, hits: int) -> float:
+    """FTS5's IDF of a term `hits` of `size` papers hold, floored when most papers hold it."""
+    idf = float(np.log((size - hits + 0.5) / (hits + 0.5)))
+    return idf if idf > 0 else _IDF_FLOOR
+
+
+@dataclass(frozen=True)
+class WordScores:
+    """The BM25 of every paper holding any of a question's words, and the score no paper can reach for them."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    bound: float
+
+    def of(self, paper_ids: Sequence[int]) -> list[float]:
+        """The BM25 of each of these papers (0 for a paper holding none of the words)."""
+        wanted = np.fromiter(paper_ids, dtype=np.int64, count=len(paper_ids))
+        hit = np.isin(self.ids, wanted)
+        found = dict(zip(self.ids[hit].tolist(), self.scores[hit].tolist()))
+        return [found.get(int(paper_id), 0.0) for paper_id in paper_ids]
+
+
+def best(
     ids: np.ndarray, scores: np.ndarray, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None
 ) -> list[tuple[int, float]]:
     """The `limit` best (id, score) pairs, highest score first and ties by id, among the ids the filters let in."""
