@@ -26,23 +26,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from click.testing import CliRunner  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 from semsearch.cli import cli  # noqa: E402
 from semsearch.ingest import dailypapers  # noqa: E402
 from tests.apiserver import DailyPapersServer  # noqa: E402
 
 DAYS = REPO.parent / "shared" / "data" / "hf_api" / "days"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -51,6 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # noqa: E402
+
 from semsearch.cli import BLAS_SPIN_ENVVAR, BLAS_SPIN_LOG2_CYCLES  # noqa: E402 - cheap: no numpy
 
 BASELINE_IMPORTS = "import numpy, onnxruntime, tokenizers, faiss"
@@ -145,17 +147,6 @@ def timed_run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
     return elapsed, _children_cpu() - cpu, result.stderr
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def measure(

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine import machine_line  # noqa: E402
 
 from semsearch import index  # noqa: E402
 from semsearch.errors import PaperNotFoundError, SemsearchError  # noqa: E402
@@ -38,25 +38,6 @@ DIGESTS = ROOT.parent / "shared" / "data" / "digests"
 DEFAULT_DIGESTS = (DIGESTS / "seed", DIGESTS / "hf_daily" / "digests")
 DEFAULT_INDEX = ROOT / "indexes" / "name-test"
 KIND_LABELS = {names.NAME: "names", names.TITLE: "title fragments", "all": "all"}
-
-
-def cpu_line() -> str:
-    """The CPU model (with AVX-512 VNNI when it has it, which int8 inference uses) and the cores this process may
-    use."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    vnni = " with AVX-512 VNNI" if "avx512_vnni" in flags else ""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}{vnni}, {cores} cores available, Python {platform.python_version()}"
 
 
 def progress(total: int):
@@ -156,7 +137,7 @@ def main() -> None:
 
     if args.json:
         out = {
-            "cpu": cpu_line(),
+            "cpu": machine_line(),
             "index": str(folder),
             "model": model,
             "papers": len(papers),
@@ -170,7 +151,7 @@ def main() -> None:
         }
         print(json.dumps(out, indent=2))
         return
-    print(f"CPU: {cpu_line()}")
+    print(f"CPU: {machine_line()}")
     print(f"Index: {folder} ({held} papers, {model}); items from {len(papers)} papers, seed {args.seed}")
     print(
         f"Items: {counts[names.NAME]} names (of {len(pools[names.NAME])} papers with a name no other paper holds), "

@@ -18,7 +18,6 @@ import json
 import math
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -26,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine import machine_line  # noqa: E402
 
 from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, load_beir  # noqa: E402
 from semsearch.evaluation.metrics import evaluate_run  # noqa: E402
@@ -233,15 +234,6 @@ def name_guard(index_path: Path, fitted: dict[str, tuple[Callable, float]], rocc
     return out
 
 
-def cpu_model() -> str:
-    """The CPU, as /proc/cpuinfo names it."""
-    try:
-        out = subprocess.run(["grep", "-m1", "model name", "/proc/cpuinfo"], capture_output=True, text=True).stdout
-        return out.split(":", 1)[1].strip()
-    except (IndexError, OSError):
-        return "unknown"
-
-
 def main() -> None:
     """Cross-validate every method on train, then score each fitted method once on test."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -304,7 +296,7 @@ def main() -> None:
         fitted[name] = (method, w_all)
     guard = name_guard(args.names, fitted, {name for name in fitted if "Rocchio" in name}) if args.names else {}
     if args.json:
-        print(json.dumps({"cpu": cpu_model(), "folds": args.folds, "methods": results, "names": guard}, indent=2))
+        print(json.dumps({"cpu": machine_line(), "folds": args.folds, "methods": results, "names": guard}, indent=2))
         return
     print(f"SciFact, int8, {len(train_candidates)} train / {len(test_candidates)} test queries, {args.folds}-fold CV")
     print(f"{'method':<72}{'CV nDCG@10 (sd)':>18}{'w per fold':>28}{'w':>6}{'train':>8}{'test':>8}")
