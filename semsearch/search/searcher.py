@@ -336,8 +336,13 @@ class SearchIndex:
         cosine = dict(dense)
         unscored = [paper_id for paper_id in ids if paper_id not in cosine]
         if unscored:
-            found, matrix = self._store.vectors_of(unscored, self.dim)
-            cosine.update(zip(found.tolist(), (self._vector_index().as_stored(matrix) @ vector).tolist()))
+            layers = self._vector_index()
+            held = layers.stored(unscored)
+            if held is not None:
+                cosine.update(zip(unscored, (held @ vector).tolist()))
+            else:  # an approximate file keeps no vectors by id: the database has them
+                found, matrix = self._store.vectors_of(unscored, self.dim)
+                cosine.update(zip(found.tolist(), (layers.as_stored(matrix) @ vector).tolist()))
         if words is not None:
             bm25 = dict(zip(ids, words.of(ids)))
         else:  # SQLite's FTS5 answers (no usable word index file): score the papers its top list did not reach

@@ -87,6 +87,16 @@ class VectorIndex:
         ]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
+    def stored(self, ids: np.ndarray) -> np.ndarray | None:
+        """The vectors of these ids as the index holds them (rows in order); None for an approximate index, which
+        keeps no map from id to vector, or when an id is not here."""
+        if self.is_approximate:
+            return None
+        try:
+            return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        except RuntimeError:  # FAISS's C++ "key not found"
+            return None
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under the given ids."""
         if len(ids) == 0:
@@ -206,12 +216,30 @@ class LayeredIndex:
         self.base = base
         self.recent = recent
         self.superseded = superseded
+        self._recent_ids: frozenset[int] | None = None
 
     @property
     def size(self) -> int:
         """How many papers the layers answer for."""
         base = self.base.size - len(self.superseded) if self.base is not None else 0
         return base + self.recent.size
+
+    def stored(self, ids: list[int]) -> np.ndarray | None:
+        """The vectors of these papers as the layers hold them (rows in order), read from memory; None when a layer
+        cannot give them (an approximate base file), so the caller reads the database instead."""
+        if self._recent_ids is None:
+            self._recent_ids = frozenset(self.recent.ids().tolist())
+        in_recent = [paper_id in self._recent_ids for paper_id in ids]
+        matrix = np.empty((len(ids), self.recent.dim), dtype=np.float32)
+        for layer, chosen in ((self.recent, True), (self.base, False)):
+            rows = [row for row, recent in enumerate(in_recent) if recent == chosen]
+            if not rows:
+                continue
+            found = layer.stored(np.array([ids[row] for row in rows], dtype=np.int64)) if layer is not None else None
+            if found is None:
+                return None
+            matrix[rows] = found
+        return matrix
 
     def as_stored(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors rounded as this index stores them, so scores computed outside FAISS equal the index's own."""
