@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]  # the package, and the scripts' shared helpers
 
 from click.testing import CliRunner  # noqa: E402
 from machine import cpu_model  # noqa: E402

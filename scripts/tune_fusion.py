@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # the package, and the scripts' shared helpers
 
 from machine import machine_line  # noqa: E402
 
@@ -193,10 +193,8 @@ def best_weight(method, candidates, doc_ids, qrels) -> tuple[float, float]:
 def name_guard(index_path: Path, fitted: dict[str, tuple[Callable, float]], rocchio: set[str]) -> dict[str, dict]:
     """The name test (scripts/name_test.py's items over the digests' index) for each fitted method: share of items
     whose paper is first, in the top 3, and in the top 10."""
-    import numpy as np
-
-    sys.path.insert(0, str(ROOT / "scripts"))
     import name_test
+    import numpy as np
 
     from semsearch.evaluation import names
     from semsearch.ingest.digest import read_digests
