@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "semsearch"
 # sibling of the same rank.
 LAYERS = {
     "errors": 0,
+    "files": 0,
     "keys": 0,
     "progress": 0,
     "ingest": 1,

@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 
 from semsearch import __version__
 from semsearch.errors import SemsearchError
+from semsearch.files import atomic_path
 from semsearch.ingest.readers.jsonrecords import read_json_file
 from semsearch.ingest.readers.records import Digest, NotADigestError
 
@@ -335,31 +335,12 @@ def save_day(folder: Path, day: dt.date, entries: Sequence[Any]) -> SavedDay:
     except FileNotFoundError:
         pass
     folder.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(folder)
+    # A unique temporary: fetch writes this folder without the index's lock.
+    with atomic_path(path, unique=True) as tmp:
+        tmp.write_bytes(data)
     return SavedDay(day, path, len(entries), written=True)
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def load_day(path: Path, day: dt.date) -> Digest:

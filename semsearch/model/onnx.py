@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.errors import ModelUnavailableError
+from semsearch.files import atomic_path
 from semsearch.model.bundled import file_sha256 as _sha256
 from semsearch.model.precision import FP32, INT8
 from semsearch.progress import Progress
@@ -79,23 +80,6 @@ def _read_json(path: Path) -> Any:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-@contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target` that replaces it on success and is removed on failure."""
-    import tempfile
-
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        # mkstemp creates 0600; an export is shared like any other index file.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _model_settings(model_dir: Path) -> dict[str, Any]:
@@ -337,7 +321,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, model_id: str | None = None) 
         "onnx_version": version("onnx"),
     }
     # Written last: a manifest on disk means the files it describes are complete.
-    with _atomic_path(out_dir / MANIFEST_NAME) as tmp:
+    with atomic_path(out_dir / MANIFEST_NAME, unique=True) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out_dir
 
@@ -424,7 +408,7 @@ def quantize_export(fp32_dir: Path, out_dir: Path) -> Path:
         "onnxruntime_version": version("onnxruntime"),
         "onnx_version": version("onnx"),
     }
-    with _atomic_path(out_dir / MANIFEST_NAME) as tmp:
+    with atomic_path(out_dir / MANIFEST_NAME, unique=True) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out_dir
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import IndexCorruptError
+from semsearch.files import atomic_path
 
 # Recorded with the index so a later version can tell which structure a file holds.
 # Exact search reads every stored vector for each question, so its cost is memory traffic: vectors stored as
@@ -128,8 +129,7 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         """Write the index to `path` atomically: a temporary file, fsync, then rename."""
         faiss = _faiss()
-        tmp = path.with_name(path.name + ".tmp")
-        try:
+        with atomic_path(path) as tmp:
             try:
                 faiss.write_index(self._index, str(tmp))
             except RuntimeError as exc:
@@ -137,13 +137,6 @@ class VectorIndex:
                 if "No space left" in str(exc) or "Disk quota" in str(exc):
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp)) from exc
                 raise
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a half-written file would only hold space
-            raise
-        fsync_dir(path.parent)
 
     @classmethod
     def load(cls, path: Path, dim: int, factory: str = FLAT_FACTORY, nprobe: int = DEFAULT_NPROBE) -> VectorIndex:
@@ -194,15 +187,6 @@ def single_threaded_searches() -> None:
     from a worker thread (the web server's case).
     """
     _faiss().omp_set_num_threads(1)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LayeredIndex:

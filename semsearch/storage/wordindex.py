@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import mmap
-import os
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import REPAIR_DERIVED, IndexCorruptError
-from semsearch.storage.vectors import fsync_dir
+from semsearch.files import atomic_path
 
 # FTS5's bm25() constants (ext/fts5/fts5_aux.c); its IDF is floored at this when a word is in most papers.
 K1 = 1.2
@@ -169,21 +168,12 @@ class Postings:
             position += _aligned(array.nbytes)
         header = json.dumps({"version": _VERSION, "arrays": layout, "crc32": checksum}).encode()
         start = _aligned(len(_MAGIC) + 8 + len(header))
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(_MAGIC + len(header).to_bytes(8, "little") + header)
-                handle.write(b"\0" * (start - handle.tell()))
-                for array in arrays.values():
-                    handle.write(array.tobytes())
-                    handle.write(b"\0" * (_aligned(array.nbytes) - array.nbytes))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a half-written file would only hold space
-            raise
-        fsync_dir(path.parent)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            handle.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+            handle.write(b"\0" * (start - handle.tell()))
+            for array in arrays.values():
+                handle.write(array.tobytes())
+                handle.write(b"\0" * (_aligned(array.nbytes) - array.nbytes))
 
     @classmethod
     def load(cls, path: Path, verify: bool = False) -> Postings:
