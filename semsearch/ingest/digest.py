@@ -59,8 +59,7 @@ __all__ = [
     "read_digests",
 ]
 
-_Reader = Callable[[Path, str, datetime.date | None], list[Digest]]
-_BytesReader = Callable[[Opener, str, datetime.date | None], list[Digest]]
+_Reader = Callable[[Opener, str, datetime.date | None], list[Digest]]
 # The source name of a digest read from standard input.
 STDIN = "<stdin>"
 # Past this many files skipped in one folder, the rest are only counted.
@@ -92,7 +91,9 @@ def read_digest_file(
             if sniffed.format is None:
                 raise NotADigestError(source, sniffed.line, sniffed.reason)
             chosen = sniffed.format
-        return _READERS[chosen](Path(path), source, default_date)
+        if chosen == "mbox":  # read through the mailbox module, which needs the file itself
+            return mail.read_mbox_file(Path(path), source, default_date)
+        return _READERS[chosen](file_opener(Path(path))[0], source, default_date)
     except READ_ERRORS as exc:
         raise DigestError(source, None, read_problem(exc)) from exc
 
@@ -110,7 +111,7 @@ def read_digest_bytes(
             if sniffed.format is None:
                 raise NotADigestError(source, sniffed.line, sniffed.reason)
             chosen = sniffed.format
-        return _BYTES_READERS[chosen](opener, source, default_date)
+        return _READERS[chosen](opener, source, default_date)
     except READ_ERRORS as exc:
         raise DigestError(source, None, read_problem(exc)) from exc
 
@@ -253,27 +254,12 @@ def _is_regular(path: Path) -> bool:
 # -- readers ----------------------------------------------------------------------------------------------------
 
 
-def _read_text(path: Path, source: str, default_date: datetime.date | None) -> list[Digest]:
-    opener, _ = file_opener(path)
+def _read_text(opener: Opener, source: str, default_date: datetime.date | None) -> list[Digest]:
     return [read_text(opener, source, DateContext(source, default_date), candidate_encodings(read_head(opener)))]
 
 
 _READERS: dict[str, _Reader] = {
     "text": _read_text,
-    "html": lambda path, source, default_date: [htmlpage.read_html_file(path, source, default_date)],
-    "eml": lambda path, source, default_date: [mail.read_eml_file(path, source, default_date)],
-    "mbox": mail.read_mbox_file,
-    "json": lambda path, source, default_date: [jsonrecords.read_json_file(path, source, default_date)],
-    "jsonl": lambda path, source, default_date: [jsonrecords.read_jsonl_file(path, source, default_date)],
-}
-
-
-def _read_text_bytes(opener: Opener, source: str, default_date: datetime.date | None) -> list[Digest]:
-    return [read_text(opener, source, DateContext(source, default_date), candidate_encodings(read_head(opener)))]
-
-
-_BYTES_READERS: dict[str, _BytesReader] = {
-    "text": _read_text_bytes,
     "html": lambda opener, source, default_date: [htmlpage.read_html(opener, source, default_date)],
     "eml": lambda opener, source, default_date: [mail.read_eml(opener, source, default_date)],
     "mbox": mail.read_mbox,
