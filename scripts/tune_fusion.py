@@ -204,11 +204,7 @@ def name_guard(index_path: Path, fitted: dict[str, tuple[Callable, float]], rocc
     with SearchIndex(index_path, embedder_for(index_path)) as search:
         papers, _ = name_test.stored_papers(search, digests)
         texts = [names.PaperText(paper.key, paper.title, paper.abstract) for paper in papers]
-        items = [
-            item
-            for pool in (names.name_pool(texts), names.title_pool(texts))
-            for item in names.sample_items(pool, names.DEFAULT_LIMIT)
-        ]
+        items = names.known_items(texts)
         paper_ids = {paper.key: paper.id for paper in papers}
         ids, matrix = search.stored_vectors()
         row = {int(paper): position for position, paper in enumerate(ids)}
