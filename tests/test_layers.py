@@ -25,10 +25,13 @@ LAYERS = {
     "storage": 2,
     "search": 3,
     "index": 4,
+    "citations": 1,
     "evaluation": 5,
-    "web": 5,
-    "cli": 6,
-    "__main__": 7,
+    "feed": 5,
+    "web": 6,
+    "mcp": 6,
+    "cli": 7,
+    "__main__": 8,
 }
 
 
