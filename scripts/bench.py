@@ -8,14 +8,17 @@ Sections:
           sentence-transformers, length-sorted batches of 32)
   cold    wall time of `semsearch ask` in fresh processes on the 274-digest index (baseline: the torch query path)
           and of `semsearch --help`
-  warm    query latency p50/p95 of the library call over 200 real questions (SciFact claims), per index size
-          and mode (dense, hybrid), and of embedding the question alone
+  warm    query latency p50/p95 of the library call over 200 real questions (SciFact claims; at 83k also digest
+          titles), per index size and mode (dense, hybrid), and of embedding the question alone; at 83k beside
+          an exact float16 scan of the same vectors (baseline), alternating question by question
   add     time to add one 13-paper digest to the largest index, split into embedding and index work
   disk    bytes on disk per paper; peak RSS of `ask` and of `update`
-  switch  exact (baseline) against IVF search on the first 10k, 25k, 50k and 83k real arXiv vectors: latency and
-          recall@10, the evidence for the size at which semsearch switches to IVF
-  ann     at 1M vectors (the 83k real arXiv vectors, or the 3.5k digest vectors, replicated with small noise):
-          exact search (baseline) against the IVF index semsearch switches to, recall@10 and p50, memory per paper
+  switch  the exact float16 scan (baseline) against the compressed scan (and IVF at each --nprobe) on the first
+          25k, 50k and 83k real arXiv vectors: recall@10 against exact float32 for SciFact claims and digest
+          titles, p50 / p95 and the bytes one search reads, the evidence for `MergePolicy.compressed_from`
+  ann     the same at 1M vectors (the 83k real arXiv vectors, or the 3.5k digest vectors, replicated with small
+          noise), with IVF at nprobe 256 and 1024, the evidence for `MergePolicy.approximate_from`
+Every table is printed with the CPU model and the measured memory bandwidth: a scan's cost is the bytes it reads.
 
 Indexes it uses (built once, kept under indexes/, git-ignored):
   indexes/bench-hf-daily  the 274 digests in ../shared/data/digests/hf_daily (built by this script if missing)
@@ -51,7 +54,7 @@ HF_INDEX_FP32 = ROOT / "indexes" / "bench-hf-daily-fp32"
 ARXIV_INDEX = ROOT / "indexes" / "bench-arxiv"
 SEMSEARCH = [sys.executable, "-m", "semsearch"]
 
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # the package, and the scripts' shared helpers
 
 rows: list[tuple[str, str, str, str]] = []
 
@@ -223,25 +226,51 @@ def bench_cold() -> None:
     report("cold `semsearch --help` (median of 5)", f"{statistics.median(help_times):.2f} s")
 
 
-def warm_latency(folder: Path, label: str, qs: list[str]) -> None:
-    """p50/p95 of SearchIndex.ask over real questions per mode, after one warm-up question; and of the embedding."""
+def warm_latency(folder: Path, label: str, qs: list[str], baseline_exact: bool = False) -> None:
+    """p50/p95 of SearchIndex.ask over real questions per mode, after one warm-up question; and of the embedding.
+    `baseline_exact`: also with the committed file replaced in memory by an exact float16 scan of the same vectors
+    (what semsearch searched at this size before the compressed scan), measured alternately in the same run."""
     from semsearch.index import embedder_for
     from semsearch.search import SearchIndex
-    from semsearch.storage.vectors import single_threaded_searches
+    from semsearch.storage.vectors import LayeredIndex, VectorIndex, single_threaded_searches
 
     single_threaded_searches()  # as the CLI and the server search
     embedder = embedder_for(folder)
     with SearchIndex(folder, embedder) as search_index:
         papers = search_index.info().papers
+        committed = search_index._vector_index()  # the layers this benchmark swaps (private)
+        layers = {"as committed": committed}
+        if baseline_exact:
+            ids, vectors = search_index.stored_vectors()
+            empty = VectorIndex.build(search_index.dim, np.empty(0, np.int64), np.empty((0, search_index.dim)))
+            layers["exact float16 scan"] = LayeredIndex(VectorIndex.build(search_index.dim, ids, vectors), empty,
+                                                        frozenset())
+        kinds = {
+            name: f"{layer.base.factory}, {layer.base.bytes_per_question() / 1e6:.1f} MB read per question"
+            for name, layer in layers.items()
+            if layer.base is not None
+        }
         for mode in ("dense", "hybrid"):
-            search_index.ask(qs[0], 10, mode=mode)
-            times = []
+            times: dict[str, list[float]] = {name: [] for name in layers}
+            for layer in layers.values():  # one warm-up question each
+                search_index._vectors = layer
+                search_index.ask(qs[0], 10, mode=mode)
             for question in qs:
-                start = time.perf_counter()
-                search_index.ask(question, 10, mode=mode)
-                times.append((time.perf_counter() - start) * 1000)
-            report(f"warm ask p50 / p95, {mode}, {label} ({papers:,} papers, {len(qs)} questions)",
-                   f"{percentile(times, 50):.1f} / {percentile(times, 95):.1f} ms")
+                for name, layer in layers.items():  # alternating, so both see the same machine load
+                    search_index._vectors = layer
+                    start = time.perf_counter()
+                    search_index.ask(question, 10, mode=mode)
+                    times[name].append((time.perf_counter() - start) * 1000)
+            first = next(iter(layers))
+            baseline = times.get("exact float16 scan")
+            report(
+                f"warm ask p50 / p95, {mode}, {label} ({papers:,} papers, {len(qs)} questions; {kinds.get(first, '')})",
+                f"{percentile(times[first], 50):.1f} / {percentile(times[first], 95):.1f} ms",
+                f"{kinds['exact float16 scan']}: {percentile(baseline, 50):.1f} / {percentile(baseline, 95):.1f} ms"
+                if baseline else "",
+                f"{percentile(baseline, 50) / percentile(times[first], 50):.2f}x faster" if baseline else "",
+            )
+        search_index._vectors = committed
     times = []
     for question in qs:
         start = time.perf_counter()
@@ -257,7 +286,8 @@ def bench_warm() -> None:
     qs = questions(200)
     warm_latency(HF_INDEX, "3.5k", qs)
     if (ARXIV_INDEX / "papers.sqlite3").exists():
-        warm_latency(ARXIV_INDEX, "83k", qs)
+        warm_latency(ARXIV_INDEX, "83k", qs, baseline_exact=True)
+        warm_latency(ARXIV_INDEX, "83k, digest titles", digest_titles(200), baseline_exact=True)
     else:
         print(f"  (83k: build {ARXIV_INDEX} first, see --help)", file=sys.stderr)
 
@@ -328,7 +358,7 @@ def bench_ann(target: int, nprobes: list[int]) -> None:
     ids = np.arange(target, dtype=np.int64)
     del parts
 
-    compare_exact_ivf(ids, vectors, question_vectors(source), nprobes, f"{target:,} ({source.name} vectors replicated)")
+    compare_indexes(ids, vectors, question_vectors(source), nprobes, f"{target:,} ({source.name} vectors replicated)")
     del vectors
 
 
@@ -343,10 +373,12 @@ def _latencies(search, qs: np.ndarray) -> tuple[list[float], list[set[int]]]:
     return times, found
 
 
-def compare_exact_ivf(
+def compare_indexes(
     ids: np.ndarray, vectors: np.ndarray, question_sets: dict[str, np.ndarray], nprobes: list[int], label: str
 ) -> None:
-    """Exact search (baseline) against the IVF index semsearch would build: recall@10 per question set, p50."""
+    """Every kind of FAISS file semsearch writes, over the same vectors: recall@10 against an exact float32 scan
+    per question set, p50 / p95 of one search (top 100, as hybrid search asks), and the bytes each search reads.
+    The baseline is the exact float16 scan, which semsearch used up to 100k papers before the compressed scan."""
     import faiss
 
     from semsearch.index import DEFAULT_POLICY
@@ -356,7 +388,7 @@ def compare_exact_ivf(
     everything = np.concatenate(list(question_sets.values()))
     exact = VectorIndex.build(vectors.shape[1], ids, vectors, factory=FLAT_FACTORY)
     # The search is bound now, so deleting the exact index below frees it once the timing is done.
-    exact_times, truth = _latencies(lambda q, search=exact.search: search(q, 10), everything)
+    _, truth = _latencies(lambda q, search=exact.search: search(q, 10), everything)
     del exact
 
     def recall_per_set(found: list[set[int]]) -> str:
@@ -367,34 +399,43 @@ def compare_exact_ivf(
             offset += len(qs)
         return ", ".join(recalls)
 
-    if len(ids) < DEFAULT_POLICY.approximate_from:  # what semsearch searches at this size: exact over float16 vectors
-        half = VectorIndex.build(vectors.shape[1], ids, vectors, factory=EXACT_FACTORY)
-        times, found = _latencies(lambda q: half.search(q, 10), everything)
-        del half
+    def measure(index: VectorIndex, name: str, baseline: float | None) -> float:
+        times, found = _latencies(lambda q: index.search(q, 100)[:10], everything)
+        p50 = percentile(times, 50)
         report(
-            f"{label}: exact {EXACT_FACTORY}, recall@10 {recall_per_set(found)}",
-            f"p50 {percentile(times, 50):.2f} ms",
-            f"{FLAT_FACTORY} p50 {percentile(exact_times, 50):.2f} ms",
-            f"{percentile(exact_times, 50) / percentile(times, 50):.1f}x faster",
+            f"{label}: {name}, recall@10 {recall_per_set(found)}",
+            f"p50 {p50:.2f} ms, p95 {percentile(times, 95):.2f} ms, {index.bytes_per_question() / 1e6:.1f} MB read",
+            f"{EXACT_FACTORY} p50 {baseline:.2f} ms" if baseline else "",
+            f"{baseline / p50:.1f}x faster" if baseline else "",
         )
+        return p50
+
+    size = len(ids)
+    chosen = (
+        "IVF" if size >= DEFAULT_POLICY.approximate_from
+        else "compressed" if size >= DEFAULT_POLICY.compressed_from else "exact"
+    )
+    print(f"  ({label}: semsearch writes the {chosen} kind at this size)", file=sys.stderr)
+    half = VectorIndex.build(vectors.shape[1], ids, vectors, factory=EXACT_FACTORY)
+    baseline = measure(half, f"exact {EXACT_FACTORY}", None)
+    del half
+    start = time.perf_counter()
+    compressed = VectorIndex.build_compressed(vectors.shape[1], ids, vectors)
+    report(f"{label}: training and adding ({compressed.factory})", f"{time.perf_counter() - start:.1f} s")
+    measure(compressed, compressed.factory, baseline)
+    with tempfile.TemporaryDirectory() as scratch:
+        compressed.save(Path(scratch) / "v.faiss")
+        report(f"{label}: {compressed.factory} file per vector",
+               f"{(Path(scratch) / 'v.faiss').stat().st_size / size:.0f} bytes")
+    del compressed
+    if not nprobes:
+        return
     start = time.perf_counter()
     ivf = VectorIndex.train_ivf(vectors.shape[1], ids, vectors)
     report(f"{label}: IVF training and adding ({ivf.factory})", f"{time.perf_counter() - start:.1f} s")
-    exact_p50 = percentile(exact_times, 50)
     for nprobe in nprobes:
         faiss.extract_index_ivf(ivf._index).nprobe = nprobe
-        times, found = _latencies(lambda q: ivf.search(q, 10), everything)
-        p50 = percentile(times, 50)
-        report(
-            f"{label}: nprobe {nprobe}, recall@10 {recall_per_set(found)}",
-            f"p50 {p50:.2f} ms, p95 {percentile(times, 95):.2f} ms",
-            f"exact p50 {exact_p50:.2f} ms",
-            f"{exact_p50 / p50:.1f}x faster",
-        )
-    with tempfile.TemporaryDirectory() as scratch:
-        ivf.save(Path(scratch) / "ivf.faiss")
-        size = (Path(scratch) / "ivf.faiss").stat().st_size
-    report(f"{label}: IVF file per vector", f"{size / len(ids):.0f} bytes")
+        measure(ivf, f"{ivf.factory} nprobe {nprobe}", baseline)
 
 
 def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
@@ -410,8 +451,12 @@ def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
     question_sets = question_vectors(ARXIV_INDEX)
     for size in sizes:
         label = f"{min(size, len(all_ids)):,} real vectors"
-        compare_exact_ivf(all_ids[:size], all_vectors[:size], question_sets, nprobes, label)
-    print(f"  (semsearch switches to IVF from {DEFAULT_POLICY.approximate_from:,} papers)", file=sys.stderr)
+        compare_indexes(all_ids[:size], all_vectors[:size], question_sets, nprobes, label)
+    print(
+        f"  (semsearch scans compressed codes from {DEFAULT_POLICY.compressed_from:,} papers and switches to IVF from"
+        f" {DEFAULT_POLICY.approximate_from:,})",
+        file=sys.stderr,
+    )
 
 
 SECTIONS = ("ingest", "cold", "warm", "add", "disk", "switch", "ann")
@@ -431,17 +476,24 @@ def main() -> None:
     from semsearch.storage.vectors import DEFAULT_NPROBE
 
     chosen = args.only or list(SECTIONS)
+    from machine import memory_bandwidth
+
+    bandwidth = memory_bandwidth()
+    print(f"memory bandwidth: {bandwidth:.1f} GB/s (one core copying 512 MB)", file=sys.stderr)
     for name in chosen:
         print(f"[{name}]", file=sys.stderr, flush=True)
         if name == "ingest":
             bench_ingest(args.ingest_n)
         elif name == "switch":
-            bench_switch(args.switch_size or [25_000, 50_000, 82_779], args.nprobe or [DEFAULT_NPROBE])
+            bench_switch(args.switch_size or [25_000, 50_000, 82_779], args.nprobe or [])
         elif name == "ann":
-            bench_ann(args.ann_size, args.nprobe or sorted({32, 64, DEFAULT_NPROBE, 128, 256}))
+            bench_ann(args.ann_size, args.nprobe or sorted({256, DEFAULT_NPROBE, 1024}))
         else:
             globals()[f"bench_{name}"]()
-    print(f"\nmachine: {os.cpu_count()} cores, {platform_line()}")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, {platform_line()}, memory bandwidth {bandwidth:.1f} GB/s"
+        " (one core copying 512 MB; searches are single-threaded)"
+    )
     print("| measure | value | baseline | ratio |\n|---|---|---|---|")
     for name, value, baseline, ratio in rows:
         print(f"| {name} | {value} | {baseline} | {ratio} |")

@@ -26,3 +26,20 @@ def machine_line() -> str:
     """The CPU model, the cores this process may use and the Python version, in one line."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cpu_model()}, {cores} cores available, Python {platform.python_version()}"
+
+
+def memory_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
+    """GB/s of one core copying a large array (best of a few): what a scan of stored vectors is bound by."""
+    import time
+
+    import numpy as np
+
+    source = np.ones(megabytes * 2**20 // 8, dtype=np.float64)
+    target = np.empty_like(source)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - start)
+    # A copy reads each byte once and writes it once.
+    return 2 * source.nbytes / best / 1e9

@@ -25,7 +25,7 @@ from semsearch.keys import document_text
 from semsearch.search import SearchIndex
 from semsearch.storage.locking import write_lock
 from semsearch.storage.store import Store
-from semsearch.storage.vectors import VectorIndex
+from semsearch.storage.vectors import VectorIndex, compressed_factory
 from tests.fakes import HashingEmbedder
 from tests.helpers import ABSTRACT_A, ABSTRACT_B, ABSTRACT_C, DIGEST_HEADER, write_digest
 
@@ -508,3 +508,26 @@ def test_a_faiss_write_on_a_full_disk_is_named_and_leaves_no_partial_file(tmp_pa
     monkeypatch.undo()
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith("vectors-")) == ["vectors-000001.faiss"]
     assert index.check(folder).ok
+
+
+def test_collections_from_compressed_from_papers_scan_codes_and_answer_as_the_exact_index(tmp_path, hf_daily):
+    digests = [hf_daily / "digests"]
+    exact_folder, compressed_folder = tmp_path / "exact", tmp_path / "compressed"
+    index.update(exact_folder, digests, HashingEmbedder())
+    index.update(compressed_folder, digests, HashingEmbedder(), policy=index.MergePolicy(compressed_from=1000))
+    embedder = HashingEmbedder()
+    with SearchIndex(exact_folder, embedder) as exact, SearchIndex(compressed_folder, embedder) as cut:
+        assert exact.info().index_factory == "IDMap2,SQfp16"
+        assert cut.info().index_factory == compressed_factory(HashingEmbedder().dim)
+        titles = [hit.paper.title for hit in exact.ask("video generation with diffusion", 40, mode="lexical")]
+        same = []
+        for title in titles[:20]:
+            for mode in ("dense", "hybrid"):
+                ours = [(hit.paper.key, round(hit.score, 5)) for hit in cut.ask(title, 10, mode=mode)]
+                truth = [(hit.paper.key, round(hit.score, 5)) for hit in exact.ask(title, 10, mode=mode)]
+                same.append(len(set(ours) & set(truth)) / 10)
+            # A stored paper's neighbours come from the exact scan of the float16 vectors: the same answer.
+            key = exact.ask(title, 1, mode="lexical")[0].paper.key
+            assert [h.paper.key for h in cut.related(key, 10)[1]] == [h.paper.key for h in exact.related(key, 10)[1]]
+        assert np.mean(same) >= 0.98
+    assert index.check(compressed_folder).problems == []

@@ -21,7 +21,7 @@ from semsearch.errors import IndexCorruptError
 from semsearch.storage.state import DerivedFiles, is_derived_file, load_vector_file, load_word_file
 from semsearch.storage.store import Store
 from semsearch.storage.terms import TermCounter
-from semsearch.storage.vectors import EXACT_FACTORIES, VectorIndex
+from semsearch.storage.vectors import VectorIndex, is_ivf_factory
 from semsearch.storage.wordindex import Postings, encode_counts
 
 log = logging.getLogger("semsearch")
@@ -36,10 +36,16 @@ class MergePolicy:
     # Papers added or changed since the files were written are searched from the database; past this many, an
     # update writes new files (a few thousand vectors read from SQLite cost a cold query a few milliseconds).
     merge_threshold: int = 2048
-    # From this many papers on, the FAISS file is an approximate IVF index. Exact float16 search costs ~0.03 us per
-    # paper on one core (2.5 ms p50 at 82,779 arXiv papers, scripts/bench.py --only switch), so up to here a dense
-    # question stays within 10 ms with its embedding; past it IVF answers in ~2 ms at recall@10 >= 0.95.
-    approximate_from: int = 100_000
+    # From this many papers on, the FAISS file scans 4-bit codes and re-ranks by float16 vectors (storage/vectors.py)
+    # instead of scanning float16 vectors: up to here a question reads at most 15 MB; the compressed scan reads
+    # 96 bytes a paper (8 MB at 83k, where float16 reads 64 MB) with recall@10 0.997-1.000 against exact float32
+    # (scripts/bench.py --only switch). Below it, product quantization has too few vectors to train on well.
+    compressed_from: int = 20_000
+    # From this many papers on, the FAISS file is an inverted-file (IVF) index, trained once and extended in place.
+    # At 1M papers the compressed scan answered in 4.7 ms p50 at recall@10 0.998, while IVF4096 needed nprobe 1024
+    # for 0.978 on off-field questions in 5.2 ms (scripts/bench.py --only ann); a scan grows with the collection, so
+    # IVF pays only past a couple of million papers.
+    approximate_from: int = 2_000_000
     # An IVF index is extended in place until the collection is this many times the size it was trained on; then
     # its lists hold ~4x the vectors they were sized for (each search ~4x slower) and the next merge trains anew.
     # A day's digest never triggers this on its own: merges happen every `merge_threshold` papers.
@@ -92,11 +98,11 @@ def merge(store: Store, folder: Path, dim: int, policy: MergePolicy, from_scratc
 def _merged_vectors(
     store: Store, folder: Path, dim: int, files: DerivedFiles, policy: MergePolicy, from_scratch: bool
 ) -> tuple[VectorIndex, int]:
-    """The FAISS index of every current vector, and the collection size its IVF was trained at (0: exact)."""
+    """The FAISS index of every current vector, and the collection size its IVF was trained at (0: not IVF)."""
     paper_count = store.paper_count()
     base = None
-    if not from_scratch and files.vector_file is not None and files.factory not in EXACT_FACTORIES:
-        # Only an approximate index is extended; an exact one is cheaper to build again than to edit.
+    if not from_scratch and files.vector_file is not None and is_ivf_factory(files.factory):
+        # Only an IVF index is extended; a scanned one (exact or compressed) is cheaper to build again than to edit.
         base = _extendable(lambda: load_vector_file(folder, files, dim))
     trained_on = files.ivf_trained_on
     if base is not None and base.is_approximate and trained_on and paper_count >= policy.retrain_growth * trained_on:
@@ -110,6 +116,8 @@ def _merged_vectors(
     ids, matrix = store.all_vectors(dim)
     if paper_count >= policy.approximate_from:
         return VectorIndex.train_ivf(dim, ids, matrix), paper_count
+    if paper_count >= policy.compressed_from:
+        return VectorIndex.build_compressed(dim, ids, matrix), 0
     return VectorIndex.build(dim, ids, matrix), 0
 
 

@@ -174,8 +174,10 @@ def search_allowed(
     limit: int,
     allowed: frozenset[int],
     exclude: frozenset[int] = frozenset(),
+    exact: bool = False,
 ) -> list[tuple[int, float]]:
-    """The `limit` papers of `allowed` (less `exclude`) nearest to `query`, as (id, cosine), best first."""
+    """The `limit` papers of `allowed` (less `exclude`) nearest to `query`, as (id, cosine), best first (`exact`: as
+    `LayeredIndex.search`)."""
     candidates = allowed - exclude
     if limit <= 0 or not candidates:
         return []
@@ -190,7 +192,8 @@ def search_allowed(
     while True:
         # Expect about len(candidates)/size of the neighbours to pass; ask for twice that, then double.
         k = min(size, max(2 * k, int(2 * limit * size / len(candidates)) + 1))
-        hits = [(paper_id, score) for paper_id, score in vectors.search(query, k, exclude) if paper_id in candidates]
+        found = vectors.search(query, k, exclude, exact)
+        hits = [(paper_id, score) for paper_id, score in found if paper_id in candidates]
         if len(hits) >= limit or k >= size:
             return hits[:limit]
 

@@ -232,6 +232,8 @@ class SearchIndex:
             limit,
             exclude=frozenset({paper.id}),
             allowed=self._allowed(filters),
+            # No question to embed leaves time for the exact scan, so a paper's neighbours are exactly its nearest.
+            exact=True,
         )
         return paper, Hits(self._hits_of(ranking, SCORE_KINDS[mode]))
 
@@ -300,20 +302,21 @@ class SearchIndex:
         exclude: frozenset[int] = frozenset(),
         allowed: frozenset[int] | None = None,
         field_weights: tuple[float, float] = lexical.FIELD_WEIGHTS,
+        exact: bool = False,
     ) -> list[tuple[int, float]]:
         """(paper id, score) pairs, best first: by `vector` (dense), by the words of `text` (lexical, BM25 with these
         title and abstract weights), or both fused (hybrid); `exclude` and `allowed` (None: every paper) limit the
-        papers ranked."""
+        papers ranked; `exact` scans every float16 vector even where the index scans compressed codes."""
         _check_mode(mode)
         if limit <= 0:
             return []
         if mode == "dense":
-            return self._dense(vector, limit, exclude, allowed)
+            return self._dense(vector, limit, exclude, allowed, exact)
         if mode == "lexical":
             return self._lexical(text, limit, exclude, allowed, field_weights)
         # Fusion needs more than the top `limit` of each list: a paper 30th by cosine and 2nd by BM25 may win.
         depth = max(limit, fusion.HYBRID_DEPTH)
-        return fusion.hybrid(self.candidates(text, vector, depth, exclude, allowed, field_weights))[:limit]
+        return fusion.hybrid(self.candidates(text, vector, depth, exclude, allowed, field_weights, exact))[:limit]
 
     def candidates(
         self,
@@ -323,10 +326,11 @@ class SearchIndex:
         exclude: frozenset[int] = frozenset(),
         allowed: frozenset[int] | None = None,
         field_weights: tuple[float, float] = lexical.FIELD_WEIGHTS,
+        exact: bool = False,
     ) -> fusion.Candidates:
         """The papers among the top `depth` by cosine or by BM25, each with both of its real scores (a paper that
         one list did not reach is scored, not guessed), for hybrid fusion."""
-        dense = self._dense(vector, depth, exclude, allowed)
+        dense = self._dense(vector, depth, exclude, allowed, exact)
         words = self._word_scores(text, field_weights)
         if words is not None:
             by_words = best(words.ids, words.scores, depth, exclude, allowed)
@@ -376,11 +380,16 @@ class SearchIndex:
             return None
 
     def _dense(
-        self, vector: np.ndarray, limit: int, exclude: frozenset[int], allowed: frozenset[int] | None
+        self,
+        vector: np.ndarray,
+        limit: int,
+        exclude: frozenset[int],
+        allowed: frozenset[int] | None,
+        exact: bool = False,
     ) -> list[tuple[int, float]]:
         if allowed is None:
-            return self._vector_index().search(vector, limit, exclude=exclude)
-        return search_allowed(self._vector_index(), self._store, self.dim, vector, limit, allowed, exclude)
+            return self._vector_index().search(vector, limit, exclude=exclude, exact=exact)
+        return search_allowed(self._vector_index(), self._store, self.dim, vector, limit, allowed, exclude, exact)
 
     def _lexical(
         self,

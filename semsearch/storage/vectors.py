@@ -1,8 +1,12 @@
 """The nearest-neighbour index: the only module that imports faiss.
 
 Vectors are unit length, so inner product is cosine similarity. FAISS ids are the database's paper ids.
-Small collections use exact search; past a size chosen by measurement (scripts/bench.py) an inverted-file
-index answers approximately, trained once and then extended without retraining.
+Small collections use an exact scan of float16 vectors. A scan's cost is the bytes it reads (a question at 83k
+papers reads 64 MB of float16, 3x slower where memory is 3x slower), so from `MergePolicy.compressed_from` papers
+on the scan reads 4-bit product-quantization codes (96 bytes a paper at 384-d, FAISS's SIMD "fast scan") and
+re-ranks its best few hundred by their float16 vectors, kept in the same file: the same top 10 as the exact scan
+for 998 in 1000 results at 1M papers, with an eighth of the bytes (scripts/bench.py --only switch, --only ann).
+Past a few million papers an inverted-file (IVF) index answers instead, trained once and extended in place.
 """
 
 from __future__ import annotations
@@ -26,6 +30,25 @@ EXACT_FACTORY = "IDMap2,SQfp16"
 FLAT_FACTORY = "IDMap2,Flat"
 EXACT_FACTORIES = (EXACT_FACTORY, FLAT_FACTORY)
 _IVF_FACTORY = re.compile(r"^IVF(\d+),Flat$")
+_COMPRESSED_FACTORY = re.compile(r"^IDMap2,PQ(\d+)x4fs,Refine\(SQfp16\)$")
+# Candidates the compressed scan hands to the float16 re-ranking (at least twice the results asked for). Recall@10
+# against exact float32 at 1M papers: 0.998 (off-field questions) with 200, 0.980 with 100; the re-ranking reads
+# 200 x 768 bytes, nothing next to the scan.
+RERANK_DEPTH = 200
+# Vectors the product quantizer is trained on: 16 centroids for each pair of dimensions need few points, and the
+# sample keeps training at a few seconds whatever the collection's size.
+_COMPRESSED_TRAINING_SAMPLE = 32_768
+
+
+def is_ivf_factory(factory: str) -> bool:
+    """Whether a recorded factory names an inverted-file index (the only kind a merge extends in place)."""
+    return bool(_IVF_FACTORY.match(factory))
+
+
+def compressed_factory(dim: int) -> str:
+    """The FAISS factory of the compressed scan for `dim`-d vectors: one 4-bit code per pair of dimensions, with
+    float16 vectors to re-rank by."""
+    return f"IDMap2,PQ{dim // 2}x4fs,Refine(SQfp16)"
 # Lists probed per query. At 1M vectors (the 82,779 arXiv vectors replicated 12 times, IVF4096) recall@10 against
 # exact search is 0.958 for off-field questions (SciFact claims) and 0.990 for in-field ones (digest titles) at
 # p50 5.0 ms; 48 lists gave 0.837 / 0.960 (scripts/bench.py --only ann). Off-field questions set the bar.
@@ -67,8 +90,27 @@ class VectorIndex:
 
     @property
     def is_approximate(self) -> bool:
-        """Whether searches trade a little recall for speed."""
-        return self.factory not in EXACT_FACTORIES
+        """Whether this is an inverted-file index: extended in place, and keeping no vector by id."""
+        return self.factory not in EXACT_FACTORIES and not self.is_compressed
+
+    @property
+    def is_compressed(self) -> bool:
+        """Whether searches scan compressed codes and re-rank the best by float16 vectors."""
+        return bool(_COMPRESSED_FACTORY.match(self.factory))
+
+    def bytes_per_question(self) -> int:
+        """The bytes of vector data one search reads (the cost that slower memory multiplies), for benchmarks."""
+        if self.factory == FLAT_FACTORY:
+            return self.size * self.dim * 4
+        if self.factory == EXACT_FACTORY:
+            return self.size * self.dim * 2
+        faiss = _faiss()
+        if self.is_compressed:
+            codes = faiss.downcast_index(faiss.downcast_index(self._index.index).base_index).code_size
+            return self.size * codes + RERANK_DEPTH * self.dim * 2
+        ivf = faiss.extract_index_ivf(self._index)
+        probed = sum(ivf.invlists.list_size(i) for i in range(ivf.nlist)) * min(ivf.nprobe, ivf.nlist) / ivf.nlist
+        return int(probed * ivf.code_size + ivf.nlist * self.dim * 4)
 
     @property
     def size(self) -> int:
@@ -94,6 +136,7 @@ class VectorIndex:
         if self.is_approximate:
             return None
         try:
+            # The compressed index reconstructs from its float16 vectors, as the exact one does.
             return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
         except RuntimeError:  # FAISS's C++ "key not found"
             return None
@@ -111,13 +154,30 @@ class VectorIndex:
             return
         self._index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def search(self, query: np.ndarray, limit: int, exclude: frozenset[int] = frozenset()) -> list[tuple[int, float]]:
-        """The `limit` nearest ids with their cosine scores, best first, skipping excluded ids."""
+    def search(
+        self, query: np.ndarray, limit: int, exclude: frozenset[int] = frozenset(), exact: bool = False
+    ) -> list[tuple[int, float]]:
+        """The `limit` nearest ids with their cosine scores, best first, skipping excluded ids. `exact` scans every
+        float16 vector even in a compressed index (for a stored paper's neighbours, which embed no question)."""
         if limit <= 0 or self.size == 0:
             return []
         k = min(self.size, limit + len(exclude))
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dim)
+        if self.is_compressed:
+            faiss = _faiss()
+            refine = faiss.downcast_index(self._index.index)
+            if exact:
+                scores, rows = faiss.downcast_index(refine.refine_index).search(query, k)
+                id_map = faiss.rev_swig_ptr(self._index.id_map.data(), self._index.id_map.size())
+                ids = np.where(rows >= 0, id_map[np.maximum(rows, 0)], -1)
+                return self._hits(scores, ids, limit, exclude)
+            # Each search sets it: a server thread holds its own copy of the index, so nothing else reads it.
+            refine.k_factor = float(max(2, -(-RERANK_DEPTH // k)))
         scores, ids = self._index.search(query, k)
+        return self._hits(scores, ids, limit, exclude)
+
+    @staticmethod
+    def _hits(scores: np.ndarray, ids: np.ndarray, limit: int, exclude: frozenset[int]) -> list[tuple[int, float]]:
         hits = []
         for paper_id, score in zip(ids[0].tolist(), scores[0].tolist()):
             # FAISS pads with -1 when it has fewer than k results.
@@ -147,7 +207,8 @@ class VectorIndex:
         except RuntimeError as exc:
             # FAISS reports a bad file as C++ text; the caller turns this into a next step.
             raise IndexCorruptError(f"the vector file {path} cannot be read") from exc
-        expected = faiss.IndexIDMap2 if factory in EXACT_FACTORIES else faiss.IndexIVF
+        is_id_map = factory in EXACT_FACTORIES or bool(_COMPRESSED_FACTORY.match(factory))
+        expected = faiss.IndexIDMap2 if is_id_map else faiss.IndexIVF
         if native.d != dim or not isinstance(native, expected):
             raise IndexCorruptError(f"the vector file {path} does not hold the {dim}-d {factory} index it should")
         return cls(dim, native, factory, nprobe)
@@ -156,6 +217,21 @@ class VectorIndex:
     def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray, factory: str = EXACT_FACTORY) -> VectorIndex:
         """A new exact index holding the given vectors (float16 unless `factory` says float32)."""
         index = cls(dim, factory=factory)
+        index.add(ids, vectors)
+        return index
+
+    @classmethod
+    def build_compressed(cls, dim: int, ids: np.ndarray, vectors: np.ndarray, seed: int = 1234) -> VectorIndex:
+        """A new compressed index: a product quantizer trained on a sample of the vectors, then every vector added
+        as a 4-bit code and as float16."""
+        faiss = _faiss()
+        factory = compressed_factory(dim)
+        native = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        sample_size = min(len(ids), _COMPRESSED_TRAINING_SAMPLE)
+        sample = vectors[np.sort(rng.choice(len(ids), size=sample_size, replace=False))]
+        native.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index = cls(dim, native, factory)
         index.add(ids, vectors)
         return index
 
@@ -227,14 +303,17 @@ class LayeredIndex:
 
     def as_stored(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors rounded as this index stores them, so scores computed outside FAISS equal the index's own."""
-        if self.base is None or self.base.factory == EXACT_FACTORY:
+        if self.base is None or self.base.factory == EXACT_FACTORY or self.base.is_compressed:
             return vectors.astype(np.float16).astype(np.float32)
         return vectors
 
-    def search(self, query: np.ndarray, limit: int, exclude: frozenset[int] = frozenset()) -> list[tuple[int, float]]:
-        """The `limit` nearest ids over both layers, best first; superseded base entries never appear."""
+    def search(
+        self, query: np.ndarray, limit: int, exclude: frozenset[int] = frozenset(), exact: bool = False
+    ) -> list[tuple[int, float]]:
+        """The `limit` nearest ids over both layers, best first; superseded base entries never appear. `exact`: as
+        `VectorIndex.search`."""
         hits = self.recent.search(query, limit, exclude)
         if self.base is not None:
-            hits += self.base.search(query, limit, exclude | self.superseded)
+            hits += self.base.search(query, limit, exclude | self.superseded, exact=exact)
         hits.sort(key=lambda hit: -hit[1])
         return hits[:limit]
