@@ -1,0 +1,140 @@
+"""BibTeX out: entries parsed back with a real BibTeX parser (bibtexparser, LaTeX decoded by pylatexenc), fields
+round-tripping, hostile titles included."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bibtexparser
+import pytest
+from bibtexparser.middlewares import LatexDecodingMiddleware
+from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
+
+from semsearch.citations import bibtex_entries, bibtex_entry, citation_key, tex_escape, year_of
+
+
+@dataclass(frozen=True)
+class Paper:
+    key: str
+    title: str
+    arxiv_id: str | None = None
+    dates: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+
+
+def _decoder() -> LatexNodes2Text:
+    # pylatexenc's defaults lack three LaTeX2e text commands (its \textasciicircum gives U+02C6); give them the
+    # meaning LaTeX gives them.
+    context = get_default_latex_context_db().filter_context()
+    context.add_context_category(
+        "latex2e-text-symbols",
+        prepend=True,
+        macros=[
+            MacroTextSpec("textbraceleft", "{"),
+            MacroTextSpec("textbraceright", "}"),
+            MacroTextSpec("textasciicircum", "^"),
+        ],
+    )
+    return LatexNodes2Text(latex_context=context)
+
+
+def parse(text: str) -> list[dict[str, str]]:
+    """The entries of a BibTeX text as {field: decoded value}, with "ID" and "ENTRYTYPE"; fails on any bad block."""
+    library = bibtexparser.parse_string(text, append_middleware=[LatexDecodingMiddleware(decoder=_decoder())])
+    assert not library.failed_blocks, [block.error for block in library.failed_blocks]
+    return [
+        {"ID": entry.key, "ENTRYTYPE": entry.entry_type, **{field.key: field.value for field in entry.fields}}
+        for entry in library.entries
+    ]
+
+
+def brace_depths(text: str) -> list[int]:
+    """The brace depth after each character, counted as BibTeX counts it: every brace, backslash or not."""
+    depth, depths = 0, []
+    for char in text:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        depths.append(depth)
+    return depths
+
+
+HOSTILE_TITLES = [
+    "GPT-4o {is} Better: A Study",
+    "An unbalanced { brace in a title",
+    "Closing } first, then { opening",
+    "100% Accuracy & $O(n \\log n)$ Time with C# and snake_case ~ approx ^ power",
+    "Back\\slash at the end \\",
+    "Ünïcödé: 中文 标题, emoji 🚀 and Ωmega",
+    "@misc{injected, title = {x}}",
+    "Tabs\tand\nnewlines",
+]
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_a_hostile_title_round_trips_through_a_bibtex_parser(title):
+    text = bibtex_entry("some-paper-1a2b", title, "2506.08477", ("2025-06-10",), ("Ada Lovelace",))
+    depths = brace_depths(text)
+    assert min(depths) >= 0 and depths[-1] == 0, text
+    # The entry's own braces close only at its end: a title cannot end it early.
+    assert 0 not in depths[text.index("{") : len(text.rstrip()) - 1], text
+    (entry,) = parse(text)
+    assert entry["ID"] == "arxiv:2506.08477"
+    assert entry["ENTRYTYPE"] == "misc"
+    # The value is decoded; the outer braces that keep the capitals decode to nothing.
+    assert entry["title"] == " ".join(title.split())
+    assert entry["author"] == "Ada Lovelace"
+    assert entry["year"] == "2025"
+
+
+def test_capitals_are_protected_by_an_inner_pair_of_braces():
+    text = bibtex_entry("bert-x", "BERT Meets GPT")
+    assert "title = {{BERT Meets GPT}}" in text
+
+
+def test_an_arxiv_paper_gets_eprint_prefix_and_url():
+    (entry,) = parse(bibtex_entry("2506.08477", "Title", "2506.08477", ("2025-06-10", "2025-06-11")))
+    assert entry["eprint"] == "2506.08477"
+    assert entry["archivePrefix"] == "arXiv"
+    assert entry["url"] == "https://arxiv.org/abs/2506.08477"
+    assert entry["year"] == "2025"
+
+
+def test_a_paper_without_arxiv_id_is_keyed_by_its_key_and_has_no_eprint():
+    (entry,) = parse(bibtex_entry("sparse-attention-long-9f3c", "Sparse Attention"))
+    assert entry["ID"] == "sparse-attention-long-9f3c"
+    assert not {"eprint", "archivePrefix", "url", "year", "author"} & entry.keys()
+
+
+def test_a_month_day_date_gives_no_year_and_none_is_invented():
+    (entry,) = parse(bibtex_entry("k", "T", None, ("--05-06",)))
+    assert "year" not in entry
+    assert year_of(["--05-06", "2024-12-31", "2025-01-02"]) == "2024"
+    assert year_of([]) is None
+
+
+def test_authors_are_joined_with_and_and_a_name_holding_and_stays_one_name():
+    text = bibtex_entry("k", "T", authors=("Marie Curie", "Pierre & Paul", "Research and Development Team", ""))
+    (entry,) = parse(text)
+    assert entry["author"] == "Marie Curie and Pierre & Paul and Research and Development Team"
+    library = bibtexparser.parse_string(text, append_middleware=[bibtexparser.middlewares.SeparateCoAuthors()])
+    assert library.entries[0]["author"] == ["Marie Curie", "Pierre \\& Paul", "{Research and Development Team}"]
+
+
+def test_several_papers_one_entry_per_key_in_order():
+    papers = [
+        Paper("2501.00001", "First", "2501.00001", ("2025-01-02",)),
+        Paper("second-paper-abcd", "Second {tricky", None, ("--05-06",)),
+        Paper("2501.00001", "First again", "2501.00001"),
+    ]
+    entries = parse(bibtex_entries(papers))
+    assert [entry["ID"] for entry in entries] == ["arxiv:2501.00001", "second-paper-abcd"]
+    assert entries[1]["title"] == "Second {tricky"
+    assert bibtex_entries([]) == ""
+
+
+def test_keys_and_escapes():
+    assert citation_key("a key, with {junk}", None) == "a-key-with-junk"
+    assert citation_key("whatever", "hep-th/9901001") == "arxiv:hep-th/9901001"
+    assert tex_escape("50% & $5 #1 a_b ~ ^ \\ {}") == (
+        "50\\% \\& \\$5 \\#1 a\\_b \\textasciitilde{} \\textasciicircum{} \\textbackslash{} "
+        "\\textbraceleft{}\\textbraceright{}"
+    )
