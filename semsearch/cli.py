@@ -144,6 +144,33 @@ def json_option(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")(func)
 
 
+# What the reading commands print: text for a person, one JSON document, or BibTeX entries for a reference manager.
+OUTPUT_FORMATS = ("text", "json", "bibtex")
+
+
+def output_format_option(*formats: str) -> Callable[[Callable], Callable]:
+    """`--format` among `formats` (text first, the default) and `--json`, its shorthand for `--format json`;
+    handed to the command as one `output` argument."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def command(*args: Any, output_format: str | None, as_json: bool, **kwargs: Any) -> Any:
+            if as_json and output_format not in (None, "json"):
+                raise click.UsageError(f"--json is short for --format json; give one, not --format {output_format}")
+            return func(*args, output="json" if as_json else output_format or formats[0], **kwargs)
+
+        command = json_option(command)
+        return click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(formats),
+            default=None,
+            help=f"What to print: {', '.join(formats)} (BibTeX @misc entries, one per paper).  [default: text]",
+        )(command)
+
+    return decorate
+
+
 def limit_option(func: Callable) -> Callable:
     """The `-n/--limit` option of the search commands."""
     return click.option(
@@ -233,6 +260,12 @@ def precision_option(what: str) -> Callable[[Callable], Callable]:
 
 def _print_json(document: Any) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def _print_bibtex(papers: list) -> None:
+    from semsearch.citations import bibtex_entries
+
+    click.echo(bibtex_entries(papers), nl=False)
 
 
 @contextmanager
@@ -621,16 +654,19 @@ def _open(ctx: click.Context, index_path: Path, needs_model: bool = False):
     return SearchIndex(index_path, _embedder(ctx, index_path) if needs_model else None)
 
 
-def _render_hits(hits, as_json: bool, show_abstracts: bool) -> None:
+def _render_hits(hits, output: str, show_abstracts: bool) -> None:
     # A search's notices (no word to search for, a pasted paper left out) go to stderr, with --json too: stdout
     # stays the documented array of hits, and the exit code stays 0 (no hits is not an error).
     for notice in hits.notices:
         click.echo(f"notice: {notice.message}", err=True)
-    if as_json:
+    if output == "json":
         _print_json([hit.to_dict() for hit in hits])
         return
     if not hits:
         click.echo("No papers found.", err=True)
+        return
+    if output == "bibtex":
+        _print_bibtex([hit.paper for hit in hits])
         return
     key_width = max(len(hit.paper.key) for hit in hits)
     for hit in hits:
@@ -675,7 +711,7 @@ def mode_option(default_name: str, what: str) -> Callable[[Callable], Callable]:
     help="Show, for each paper, its abstract sentence nearest to QUESTION and the words it matched.",
 )
 @click.option("-a", "--abstracts", is_flag=True, help="Show each paper's abstract.")
-@json_option
+@output_format_option(*OUTPUT_FORMATS)
 @click.pass_context
 def ask(
     ctx: click.Context,
@@ -686,12 +722,12 @@ def ask(
     mode: str,
     why: bool,
     abstracts: bool,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Print the papers nearest to QUESTION: rank, score (cosine, bm25 or fused), date, key and title."""
     with _open(ctx, index_path, needs_model=True) as search_index:
         hits = search_index.ask(question, limit, filters=filters, mode=mode, why=why)
-    _render_hits(hits, as_json, abstracts)
+    _render_hits(hits, output, abstracts)
 
 
 @cli.command()
@@ -701,10 +737,10 @@ def ask(
 @filter_options
 @mode_option("RELATED_MODE", "neighbours")
 @click.option("-a", "--abstracts", is_flag=True, help="Show each paper's abstract.")
-@json_option
+@output_format_option(*OUTPUT_FORMATS)
 @click.pass_context
 def related(
-    ctx: click.Context, paper: str, index_path: Path, limit: int, filters, mode: str, abstracts: bool, as_json: bool
+    ctx: click.Context, paper: str, index_path: Path, limit: int, filters, mode: str, abstracts: bool, output: str
 ) -> None:
     """Print the papers nearest to PAPER, never PAPER itself.
 
@@ -717,25 +753,30 @@ def related(
     else:
         with _open(ctx, index_path) as search_index:
             source, hits = search_index.related(paper, limit, filters=filters, mode=mode)
-        if not as_json:
+        if output != "json":
             click.echo(f"Related to {source.key}: {source.title}", err=True)
-    _render_hits(hits, as_json, abstracts)
+    _render_hits(hits, output, abstracts)
 
 
 @cli.command()
 @click.argument("paper")
 @index_option
-@json_option
+@output_format_option(*OUTPUT_FORMATS)
 @click.pass_context
-def show(ctx: click.Context, paper: str, index_path: Path, as_json: bool) -> None:
+def show(ctx: click.Context, paper: str, index_path: Path, output: str) -> None:
     """Print one paper: key, title, dates, digests and abstract. PAPER is a key, an arXiv id or a title."""
     with _open(ctx, index_path) as search_index:
         record = search_index.show(paper)
-    if as_json:
+    if output == "json":
         _print_json(record.to_dict())
+        return
+    if output == "bibtex":
+        _print_bibtex([record])
         return
     click.echo(f"key       {record.key}")
     click.echo(f"title     {record.title}")
+    if record.authors:
+        click.echo(f"authors   {', '.join(record.authors)}")
     if record.arxiv_id:
         click.echo(f"arxiv     https://arxiv.org/abs/{record.arxiv_id}")
     click.echo(f"dates     {', '.join(display_date(date) for date in record.dates) or '-'}")

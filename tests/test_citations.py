@@ -3,7 +3,10 @@ round-tripping, hostile titles included."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 import bibtexparser
 import pytest
@@ -11,6 +14,10 @@ from bibtexparser.middlewares import LatexDecodingMiddleware
 from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
 from semsearch.citations import bibtex_entries, bibtex_entry, citation_key, tex_escape, year_of
+from semsearch.cli import cli
+from semsearch.ingest.digest import parse_digest_file
+from tests.fakes import HashingEmbedder
+from tests.helpers import ABSTRACT_A, write_digest
 
 
 @dataclass(frozen=True)
@@ -138,3 +145,95 @@ def test_keys_and_escapes():
         "50\\% \\& \\$5 \\#1 a\\_b \\textasciitilde{} \\textasciicircum{} \\textbackslash{} "
         "\\textbraceleft{}\\textbraceright{}"
     )
+
+
+# -- the commands: `--format bibtex` on ask, related and show; authors kept by the index ------------------------------
+
+DAY_FILE = "daily-papers-2025-06-26.json"
+
+
+def run(runner, args):
+    return runner.invoke(cli, args, obj={"embedder": HashingEmbedder()})
+
+
+@pytest.fixture
+def day_index(tmp_path, runner, data_dir) -> Path:
+    folder = tmp_path / "idx"
+    result = run(runner, ["update", str(data_dir / "hf_api" / "days" / DAY_FILE), "--index", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_ask_and_related_print_the_hits_as_bibtex_in_rank_order(runner, day_index, data_dir):
+    day = json.loads((data_dir / "hf_api" / "days" / DAY_FILE).read_text())
+    records = {entry["paper"]["id"]: entry["paper"] for entry in day}
+    hits = json.loads(run(runner, ["ask", "video generation", "--index", str(day_index), "-n", "5", "--json"]).stdout)
+    result = run(runner, ["ask", "video generation", "--index", str(day_index), "-n", "5", "--format", "bibtex"])
+    assert result.exit_code == 0, result.output
+    entries = parse(result.stdout)
+    assert [entry["ID"] for entry in entries] == [f"arxiv:{hit['arxiv_id']}" for hit in hits]
+    for entry, hit in zip(entries, hits):
+        assert entry["title"] == hit["title"]
+        assert entry["eprint"] == hit["arxiv_id"] and entry["year"] == "2025"
+        # The names the API listed, in its order.
+        assert entry["author"] == " and ".join(author["name"] for author in records[hit["arxiv_id"]]["authors"])
+    related = run(runner, ["related", hits[0]["key"], "--index", str(day_index), "-n", "3", "--format", "bibtex"])
+    assert related.exit_code == 0 and related.stderr.startswith("Related to ")
+    related_json = json.loads(run(runner, ["related", hits[0]["key"], "--index", str(day_index), "-n", "3",
+                                           "--format", "json"]).stdout)
+    assert [entry["ID"] for entry in parse(related.stdout)] == [f"arxiv:{hit['arxiv_id']}" for hit in related_json]
+
+
+def test_show_prints_one_entry_and_its_authors(runner, day_index):
+    shown = json.loads(run(runner, ["show", "2506.21547", "--index", str(day_index), "--json"]).stdout)
+    assert shown["authors"][:2] == ["Jianyun Xu", "Song Wang"]
+    (entry,) = parse(run(runner, ["show", "2506.21547", "--index", str(day_index), "--format", "bibtex"]).stdout)
+    assert entry["ID"] == "arxiv:2506.21547"
+    assert entry["author"].split(" and ") == shown["authors"]
+    text = run(runner, ["show", "2506.21547", "--index", str(day_index)]).stdout
+    assert "authors   Jianyun Xu, Song Wang," in text
+
+
+def test_a_digest_without_authors_or_years_gives_neither(runner, tmp_path):
+    digest = write_digest(tmp_path / "d.txt", "May 6", [("An {Odd} Title & 100% Cost", ABSTRACT_A)])
+    folder = tmp_path / "idx"
+    assert run(runner, ["update", str(digest), "--index", str(folder)]).exit_code == 0
+    result = run(runner, ["ask", "odd title", "--index", str(folder), "--format", "bibtex"])
+    (entry,) = parse(result.stdout)
+    assert entry["title"] == "An {Odd} Title & 100% Cost"
+    assert not {"author", "year", "eprint"} & entry.keys()
+
+
+def test_json_and_another_format_is_a_usage_error(runner, day_index):
+    result = run(runner, ["show", "2506.21547", "--index", str(day_index), "--json", "--format", "bibtex"])
+    assert result.exit_code == 2 and "--json is short for --format json" in result.stderr
+    assert run(runner, ["show", "2506.21547", "--index", str(day_index), "--json", "--format", "json"]).exit_code == 0
+
+
+def test_an_index_made_before_authors_were_kept_opens_and_learns_them_from_the_next_update(
+    runner, day_index, data_dir
+):
+    # An index of the previous layout: the same, less the authors table.
+    with sqlite3.connect(day_index / "papers.sqlite3") as connection:
+        connection.execute("DROP TABLE paper_authors")
+    shown = json.loads(run(runner, ["show", "2506.21547", "--index", str(day_index), "--json"]).stdout)
+    assert shown["authors"] == []
+    (entry,) = parse(run(runner, ["show", "2506.21547", "--index", str(day_index), "--format", "bibtex"]).stdout)
+    assert "author" not in entry
+    again = run(runner, ["update", str(data_dir / "hf_api" / "days" / DAY_FILE), "--index", str(day_index), "--json"])
+    assert json.loads(again.stdout)["already_present"] == 21
+    shown = json.loads(run(runner, ["show", "2506.21547", "--index", str(day_index), "--json"]).stdout)
+    assert shown["authors"][:2] == ["Jianyun Xu", "Song Wang"]
+    assert run(runner, ["check", "--index", str(day_index)]).exit_code == 0
+
+
+def test_json_records_give_authors_as_names_or_name_objects_and_a_single_string_is_not_split(tmp_path):
+    records = [
+        {"title": "One", "abstract": "A.", "authors": ["Ada Lovelace", " Alan  Turing "]},
+        {"title": "Two", "abstract": "B.", "authors": [{"name": "Grace Hopper", "hidden": False}, {"user": 1}]},
+        {"title": "Three", "abstract": "C.", "authors": "Lovelace, Ada and Turing, Alan"},
+    ]
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps(records))
+    papers = parse_digest_file(path).papers
+    assert [paper.authors for paper in papers] == [("Ada Lovelace", "Alan Turing"), ("Grace Hopper",), ()]

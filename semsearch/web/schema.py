@@ -116,6 +116,7 @@ class PaperModel(BaseModel):
     key: str
     title: str
     arxiv_id: str | None
+    authors: list[str] = []
     date: str | None
     dates: list[str]
     sources: list[str]
