@@ -407,21 +407,6 @@ def update(
     _report_update(report, as_json)
 
 
-def _indexed_days(index_path: Path) -> set[str]:
-    """The digest days the index holds papers of (none for a new or empty index)."""
-    from semsearch.errors import IndexMissingError
-    from semsearch.index import index_exists
-    from semsearch.search import SearchIndex
-
-    if not index_exists(index_path):
-        return set()
-    try:
-        with SearchIndex(index_path) as search_index:
-            return {day for day, _ in search_index.digest_days()}
-    except IndexMissingError:
-        return set()
-
-
 @cli.command()
 @index_option
 @click.option(
@@ -463,64 +448,43 @@ def fetch(
     Days already saved (after they ended) are not fetched again, so a rerun fetches only what is missing. The API's
     address comes from SEMSEARCH_DAILY_PAPERS_URL (default https://huggingface.co/api/daily_papers).
     """
-    from semsearch import index
-    from semsearch.ingest import dailypapers
+    from semsearch.index.fetched import fetch_and_index
 
     first = since.date() if since else None
     last = until.date() if until else None
     if first and last and first > last:
         raise click.UsageError(f"--since {first} is after --until {last}")
-    folder = digests_dir or index_path / "digests"
-    days = dailypapers.plan_days(folder, first, last)
 
     def on_day(saved) -> None:
         what = f"{_count(saved.entries, 'paper')}" if saved.entries else "no list"
         state = "saved" if saved.written else "unchanged"
         click.echo(f"{saved.day}: {what} ({state} {saved.path.name})", err=True)
 
-    def on_wait(seconds: float, why: str) -> None:
+    def on_pause(seconds: float, why: str) -> None:
         click.echo(f"{why}; waiting {seconds:.0f} s...", err=True)
 
-    failure: dailypapers.FetchError | None = None
-    sleep = (ctx.obj or {}).get("sleep")  # tests inject one that does not wait
-    options = {"sleep": sleep} if sleep is not None else {}
-    with dailypapers.DailyPapersClient(on_wait=on_wait, **options) as client:
-        try:
-            result = dailypapers.fetch_days(client, folder, days, on_day=on_day)
-        except dailypapers.FetchError as exc:
-            if exc.result is None or not exc.result.days:
-                raise
-            failure, result = exc, exc.result
-    # What was saved is indexed, even when the fetch stopped early: nothing fetched is lost. Days saved earlier
-    # that the index does not hold (a run killed before it indexed them, a new index over an old folder) too.
-    fetched = {saved.day: saved.path for saved in result.days if saved.entries}
-    known = _indexed_days(index_path)
-    empty = len(dailypapers.encode([]))
-    behind = [
-        dailypapers.load_day(path, day)
-        for day, path in sorted(dailypapers.saved_days(folder).items())
-        if day not in fetched and day.isoformat() not in known and path.stat().st_size > empty
-    ]
-    behind = [digest for digest in behind if digest.papers]
-    if behind:
-        click.echo(f"Indexing {_count(len(behind), 'saved day')} the index does not hold yet...", err=True)
-    digests = behind + [dailypapers.load_day(path, day) for day, path in fetched.items()]
+    def on_behind(days: int) -> None:
+        click.echo(f"Indexing {_count(days, 'saved day')} the index does not hold yet...", err=True)
+
     embedder = _embedder(ctx, index_path)
     with _progress_bar("Embedding", embedder) as progress:
-        report = index.update(index_path, digests, embedder, progress=progress, wait=not no_wait, on_wait=_waiting)
-    if as_json:
-        _print_json(
-            {
-                "days": len(result.days),
-                "empty_days": result.empty_days,
-                "saved": [str(path) for path in result.written],
-                "added": report.added,
-                "updated": report.updated,
-                "already_present": report.already_present,
-                "papers": report.papers,
-                "warnings": list(report.warnings),
-            }
+        fetched = fetch_and_index(
+            index_path,
+            embedder,
+            first,
+            last,
+            digests_dir,
+            wait=not no_wait,
+            on_day=on_day,
+            on_pause=on_pause,
+            on_behind=on_behind,
+            on_lock_wait=_waiting,
+            progress=progress,
+            sleep=(ctx.obj or {}).get("sleep"),  # tests inject one that does not wait
         )
+    result, report, folder, failure = fetched.result, fetched.update, fetched.folder, fetched.failure
+    if as_json:
+        _print_json(fetched.to_dict())
     elif not result.days and not report.digests and failure is None:
         click.echo(f"Nothing new to fetch: every day asked for is saved in {folder}; "
                    f"{_count(report.papers, 'paper')} in {report.path}")
