@@ -3,7 +3,9 @@ round-tripping, hostile titles included."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,3 +239,30 @@ def test_json_records_give_authors_as_names_or_name_objects_and_a_single_string_
     path.write_text(json.dumps(records))
     papers = parse_digest_file(path).papers
     assert [paper.authors for paper in papers] == [("Ada Lovelace", "Alan Turing"), ("Grace Hopper",), ()]
+
+
+def test_the_search_page_links_bibtex_for_each_result_and_the_whole_list(day_index, runner):
+    from fastapi.testclient import TestClient
+
+    from semsearch.web.app import create_app
+
+    hits = json.loads(run(runner, ["ask", "video generation", "--index", str(day_index), "-n", "4", "--json"]).stdout)
+    with TestClient(create_app(day_index, HashingEmbedder())) as client:
+        page = client.get("/", params={"q": "video generation", "n": 4})
+        assert "<script" not in page.text and "default-src 'none'" in page.headers["content-security-policy"]
+        links = [html.unescape(href) for href in re.findall(r'<a class="bibtex" href="([^"]+)"', page.text)]
+        assert len(links) == 1 + 4  # the list's, then one per result
+        whole = client.get(links[0])
+        assert whole.status_code == 200 and whole.headers["content-type"] == "text/x-bibtex; charset=utf-8"
+        assert [entry["ID"] for entry in parse(whole.text)] == [f"arxiv:{hit['arxiv_id']}" for hit in hits]
+        for link, hit in zip(links[1:], hits):
+            (entry,) = parse(client.get(link).text)
+            assert entry["ID"] == f"arxiv:{hit['arxiv_id']}" and entry["title"] == hit["title"]
+        related = client.get("/related", params={"paper": hits[0]["key"], "n": 3})
+        (related_list, *_) = [html.unescape(href) for href in re.findall(r'<a class="bibtex" href="([^"]+)"',
+                                                                          related.text)]
+        related_json = client.get("/api/related", params={"paper": hits[0]["key"], "n": 3}).json()
+        assert [entry["ID"] for entry in parse(client.get(related_list).text)] == [
+            f"arxiv:{hit['arxiv_id']}" for hit in related_json
+        ]
+        assert client.get("/api/paper", params={"paper": hits[0]["key"], "format": "yaml"}).status_code == 400
