@@ -836,6 +836,20 @@ def serve(ctx: click.Context, index_path: Path, host: str, port: int, threads: i
     serve_index(index_path, _embedder(ctx, index_path), host=host, port=port, threads=threads, on_ready=ready)
 
 
+@cli.command("mcp")
+@index_option
+@click.pass_context
+def mcp_command(ctx: click.Context, index_path: Path) -> None:
+    """Serve the index to an AI assistant as MCP tools over stdin/stdout (the assistant starts this command).
+
+    Tools: search_papers, related_papers, get_paper, index_status and fetch_daily_papers (the one that writes).
+    Nothing but the protocol goes to stdout; notices and errors go to stderr.
+    """
+    from semsearch.mcp import run_stdio
+
+    run_stdio(index_path, lambda: _embedder(ctx, index_path))
+
+
 _MEASURE_LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}
 
 
