@@ -51,9 +51,14 @@ def day_index(tmp_path_factory, data_dir) -> Path:
     return folder
 
 
-def call_tools(folder: Path, calls: list[tuple[str, dict]]) -> tuple[list, list]:
+class BrokenEmbedder(HashingEmbedder):
+    def embed_query(self, text: str):
+        raise RuntimeError("the model broke")
+
+
+def call_tools(folder: Path, calls: list[tuple[str, dict]], embedder=HashingEmbedder) -> tuple[list, list]:
     """The tool listing and the result of each call, through the SDK's in-memory client."""
-    tools = PaperTools(folder, HashingEmbedder)
+    tools = PaperTools(folder, embedder)
 
     async def main():
         async with Client(create_server(tools)) as client:
@@ -143,6 +148,15 @@ def test_errors_are_tool_errors_with_the_cli_message(day_index, tmp_path):
     assert error_text(status) == cli_error(["info", "--index", str(missing)])
     assert error_text(search) == cli_error(["ask", "video", "--index", str(missing)])
     assert not missing.exists()
+
+
+def test_an_unexpected_failure_is_a_one_line_tool_error_and_the_server_goes_on(day_index):
+    _, (broken, status) = call_tools(
+        day_index, [("search_papers", {"query": "video"}), ("index_status", {})], embedder=BrokenEmbedder
+    )
+    assert error_text(broken).startswith("unexpected RuntimeError: the model broke; ")
+    assert "\n" not in error_text(broken) and "Traceback" not in error_text(broken)
+    assert document(status)["papers"] == 21
 
 
 @pytest.mark.allow_hosts(["127.0.0.1"])

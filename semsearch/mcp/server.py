@@ -14,7 +14,8 @@ import datetime as dt
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -72,10 +73,13 @@ def _one_line(exc: BaseException) -> str:
         return "the disk is full; free space and call the tool again"
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc} ({exc.filename or 'no file'}); check the path and free disk space"
-    return f"unexpected {exc.__class__.__name__}: {exc}; run the same search with the semsearch command for details"
+    return (
+        f"unexpected {exc.__class__.__name__}: {exc}; start the server with SEMSEARCH_DEBUG=1 in its environment "
+        "for the traceback in its log, and report it"
+    )
 
 
-def _json_result(document: Any, notices: list[str] = ()) -> CallToolResult:
+def _json_result(document: Any, notices: Sequence[str] = ()) -> CallToolResult:
     """The CLI's `--json` text as the content (notices after it, as the CLI says them on stderr), and the document
     as structured content (a list wrapped as {"result": ...}, as the SDK wraps one)."""
     content = [TextContent(type="text", text=json.dumps(document, ensure_ascii=False, indent=2))]
@@ -118,8 +122,8 @@ class PaperTools:
         except ToolError:
             raise
         except Exception as exc:  # every failure is a one-line tool error, never a traceback
-            if not isinstance(exc, SemsearchError):
-                log.debug("tool failed", exc_info=True)
+            if not isinstance(exc, SemsearchError) and os.environ.get("SEMSEARCH_DEBUG"):
+                log.warning("a tool failed", exc_info=True)  # to stderr, the assistant's log of the server
             raise ToolError(_one_line(exc)) from exc
 
     def close(self) -> None:
