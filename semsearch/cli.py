@@ -144,6 +144,33 @@ def json_option(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")(func)
 
 
+# What the reading commands print: text for a person, one JSON document, or BibTeX entries for a reference manager.
+OUTPUT_FORMATS = ("text", "json", "bibtex")
+
+
+def output_format_option(*formats: str) -> Callable[[Callable], Callable]:
+    """`--format` among `formats` (text first, the default) and `--json`, its shorthand for `--format json`;
+    handed to the command as one `output` argument."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def command(*args: Any, output_format: str | None, as_json: bool, **kwargs: Any) -> Any:
+            if as_json and output_format not in (None, "json"):
+                raise click.UsageError(f"--json is short for --format json; give one, not --format {output_format}")
+            return func(*args, output="json" if as_json else output_format or formats[0], **kwargs)
+
+        command = json_option(command)
+        return click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(formats),
+            default=None,
+            help=f"What to print: {', '.join(formats)} (BibTeX @misc entries, one per paper).  [default: text]",
+        )(command)
+
+    return decorate
+
+
 def limit_option(func: Callable) -> Callable:
     """The `-n/--limit` option of the search commands."""
     return click.option(
@@ -233,6 +260,12 @@ def precision_option(what: str) -> Callable[[Callable], Callable]:
 
 def _print_json(document: Any) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def _print_bibtex(papers: list) -> None:
+    from semsearch.citations import bibtex_entries
+
+    click.echo(bibtex_entries(papers), nl=False)
 
 
 @contextmanager
@@ -374,21 +407,6 @@ def update(
     _report_update(report, as_json)
 
 
-def _indexed_days(index_path: Path) -> set[str]:
-    """The digest days the index holds papers of (none for a new or empty index)."""
-    from semsearch.errors import IndexMissingError
-    from semsearch.index import index_exists
-    from semsearch.search import SearchIndex
-
-    if not index_exists(index_path):
-        return set()
-    try:
-        with SearchIndex(index_path) as search_index:
-            return {day for day, _ in search_index.digest_days()}
-    except IndexMissingError:
-        return set()
-
-
 @cli.command()
 @index_option
 @click.option(
@@ -430,64 +448,43 @@ def fetch(
     Days already saved (after they ended) are not fetched again, so a rerun fetches only what is missing. The API's
     address comes from SEMSEARCH_DAILY_PAPERS_URL (default https://huggingface.co/api/daily_papers).
     """
-    from semsearch import index
-    from semsearch.ingest import dailypapers
+    from semsearch.index.fetched import fetch_and_index
 
     first = since.date() if since else None
     last = until.date() if until else None
     if first and last and first > last:
         raise click.UsageError(f"--since {first} is after --until {last}")
-    folder = digests_dir or index_path / "digests"
-    days = dailypapers.plan_days(folder, first, last)
 
     def on_day(saved) -> None:
         what = f"{_count(saved.entries, 'paper')}" if saved.entries else "no list"
         state = "saved" if saved.written else "unchanged"
         click.echo(f"{saved.day}: {what} ({state} {saved.path.name})", err=True)
 
-    def on_wait(seconds: float, why: str) -> None:
+    def on_pause(seconds: float, why: str) -> None:
         click.echo(f"{why}; waiting {seconds:.0f} s...", err=True)
 
-    failure: dailypapers.FetchError | None = None
-    sleep = (ctx.obj or {}).get("sleep")  # tests inject one that does not wait
-    options = {"sleep": sleep} if sleep is not None else {}
-    with dailypapers.DailyPapersClient(on_wait=on_wait, **options) as client:
-        try:
-            result = dailypapers.fetch_days(client, folder, days, on_day=on_day)
-        except dailypapers.FetchError as exc:
-            if exc.result is None or not exc.result.days:
-                raise
-            failure, result = exc, exc.result
-    # What was saved is indexed, even when the fetch stopped early: nothing fetched is lost. Days saved earlier
-    # that the index does not hold (a run killed before it indexed them, a new index over an old folder) too.
-    fetched = {saved.day: saved.path for saved in result.days if saved.entries}
-    known = _indexed_days(index_path)
-    empty = len(dailypapers.encode([]))
-    behind = [
-        dailypapers.load_day(path, day)
-        for day, path in sorted(dailypapers.saved_days(folder).items())
-        if day not in fetched and day.isoformat() not in known and path.stat().st_size > empty
-    ]
-    behind = [digest for digest in behind if digest.papers]
-    if behind:
-        click.echo(f"Indexing {_count(len(behind), 'saved day')} the index does not hold yet...", err=True)
-    digests = behind + [dailypapers.load_day(path, day) for day, path in fetched.items()]
+    def on_behind(days: int) -> None:
+        click.echo(f"Indexing {_count(days, 'saved day')} the index does not hold yet...", err=True)
+
     embedder = _embedder(ctx, index_path)
     with _progress_bar("Embedding", embedder) as progress:
-        report = index.update(index_path, digests, embedder, progress=progress, wait=not no_wait, on_wait=_waiting)
-    if as_json:
-        _print_json(
-            {
-                "days": len(result.days),
-                "empty_days": result.empty_days,
-                "saved": [str(path) for path in result.written],
-                "added": report.added,
-                "updated": report.updated,
-                "already_present": report.already_present,
-                "papers": report.papers,
-                "warnings": list(report.warnings),
-            }
+        fetched = fetch_and_index(
+            index_path,
+            embedder,
+            first,
+            last,
+            digests_dir,
+            wait=not no_wait,
+            on_day=on_day,
+            on_pause=on_pause,
+            on_behind=on_behind,
+            on_lock_wait=_waiting,
+            progress=progress,
+            sleep=(ctx.obj or {}).get("sleep"),  # tests inject one that does not wait
         )
+    result, report, folder, failure = fetched.result, fetched.update, fetched.folder, fetched.failure
+    if as_json:
+        _print_json(fetched.to_dict())
     elif not result.days and not report.digests and failure is None:
         click.echo(f"Nothing new to fetch: every day asked for is saved in {folder}; "
                    f"{_count(report.papers, 'paper')} in {report.path}")
@@ -621,16 +618,19 @@ def _open(ctx: click.Context, index_path: Path, needs_model: bool = False):
     return SearchIndex(index_path, _embedder(ctx, index_path) if needs_model else None)
 
 
-def _render_hits(hits, as_json: bool, show_abstracts: bool) -> None:
+def _render_hits(hits, output: str, show_abstracts: bool) -> None:
     # A search's notices (no word to search for, a pasted paper left out) go to stderr, with --json too: stdout
     # stays the documented array of hits, and the exit code stays 0 (no hits is not an error).
     for notice in hits.notices:
         click.echo(f"notice: {notice.message}", err=True)
-    if as_json:
+    if output == "json":
         _print_json([hit.to_dict() for hit in hits])
         return
     if not hits:
         click.echo("No papers found.", err=True)
+        return
+    if output == "bibtex":
+        _print_bibtex([hit.paper for hit in hits])
         return
     key_width = max(len(hit.paper.key) for hit in hits)
     for hit in hits:
@@ -675,7 +675,7 @@ def mode_option(default_name: str, what: str) -> Callable[[Callable], Callable]:
     help="Show, for each paper, its abstract sentence nearest to QUESTION and the words it matched.",
 )
 @click.option("-a", "--abstracts", is_flag=True, help="Show each paper's abstract.")
-@json_option
+@output_format_option(*OUTPUT_FORMATS)
 @click.pass_context
 def ask(
     ctx: click.Context,
@@ -686,12 +686,12 @@ def ask(
     mode: str,
     why: bool,
     abstracts: bool,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Print the papers nearest to QUESTION: rank, score (cosine, bm25 or fused), date, key and title."""
     with _open(ctx, index_path, needs_model=True) as search_index:
         hits = search_index.ask(question, limit, filters=filters, mode=mode, why=why)
-    _render_hits(hits, as_json, abstracts)
+    _render_hits(hits, output, abstracts)
 
 
 @cli.command()
@@ -701,10 +701,10 @@ def ask(
 @filter_options
 @mode_option("RELATED_MODE", "neighbours")
 @click.option("-a", "--abstracts", is_flag=True, help="Show each paper's abstract.")
-@json_option
+@output_format_option(*OUTPUT_FORMATS)
 @click.pass_context
 def related(
-    ctx: click.Context, paper: str, index_path: Path, limit: int, filters, mode: str, abstracts: bool, as_json: bool
+    ctx: click.Context, paper: str, index_path: Path, limit: int, filters, mode: str, abstracts: bool, output: str
 ) -> None:
     """Print the papers nearest to PAPER, never PAPER itself.
 
@@ -717,25 +717,30 @@ def related(
     else:
         with _open(ctx, index_path) as search_index:
             source, hits = search_index.related(paper, limit, filters=filters, mode=mode)
-        if not as_json:
+        if output != "json":
             click.echo(f"Related to {source.key}: {source.title}", err=True)
-    _render_hits(hits, as_json, abstracts)
+    _render_hits(hits, output, abstracts)
 
 
 @cli.command()
 @click.argument("paper")
 @index_option
-@json_option
+@output_format_option(*OUTPUT_FORMATS)
 @click.pass_context
-def show(ctx: click.Context, paper: str, index_path: Path, as_json: bool) -> None:
+def show(ctx: click.Context, paper: str, index_path: Path, output: str) -> None:
     """Print one paper: key, title, dates, digests and abstract. PAPER is a key, an arXiv id or a title."""
     with _open(ctx, index_path) as search_index:
         record = search_index.show(paper)
-    if as_json:
+    if output == "json":
         _print_json(record.to_dict())
+        return
+    if output == "bibtex":
+        _print_bibtex([record])
         return
     click.echo(f"key       {record.key}")
     click.echo(f"title     {record.title}")
+    if record.authors:
+        click.echo(f"authors   {', '.join(record.authors)}")
     if record.arxiv_id:
         click.echo(f"arxiv     https://arxiv.org/abs/{record.arxiv_id}")
     click.echo(f"dates     {', '.join(display_date(date) for date in record.dates) or '-'}")
@@ -829,6 +834,20 @@ def serve(ctx: click.Context, index_path: Path, host: str, port: int, threads: i
         sys.stdout.flush()
 
     serve_index(index_path, _embedder(ctx, index_path), host=host, port=port, threads=threads, on_ready=ready)
+
+
+@cli.command("mcp")
+@index_option
+@click.pass_context
+def mcp_command(ctx: click.Context, index_path: Path) -> None:
+    """Serve the index to an AI assistant as MCP tools over stdin/stdout (the assistant starts this command).
+
+    Tools: search_papers, related_papers, get_paper, index_status and fetch_daily_papers (the one that writes).
+    Nothing but the protocol goes to stdout; notices and errors go to stderr.
+    """
+    from semsearch.mcp import run_stdio
+
+    run_stdio(index_path, lambda: _embedder(ctx, index_path))
 
 
 _MEASURE_LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}

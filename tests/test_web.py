@@ -262,8 +262,9 @@ def test_openapi_documents_the_api(client):
     assert set(schema["paths"]) == {"/api/ask", "/api/related", "/api/paper", "/api/info"}
     ask = schema["paths"]["/api/ask"]["get"]
     parameters = {parameter["name"]: parameter for parameter in ask["parameters"]}
-    assert set(parameters) == {"q", "n", "since", "until", "digest", "mode", "why"}
+    assert set(parameters) == {"q", "n", "since", "until", "digest", "mode", "why", "format"}
     assert parameters["mode"]["schema"]["enum"] == ["dense", "lexical", "hybrid"]
+    assert parameters["format"]["schema"]["enum"] == ["json", "bibtex"]
     assert parameters["q"]["required"] is True and parameters["q"]["schema"]["maxLength"] == 1000
     assert parameters["n"]["schema"]["maximum"] == 100
     assert set(ask["responses"]) == {"200", "400", "503"}  # 400 for a bad parameter, never 422

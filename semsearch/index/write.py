@@ -94,6 +94,7 @@ class _Incoming:
     title_norm: str
     key: str | None = None
     appearances: list[tuple[str, str | None]] = field(default_factory=list)
+    authors: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
@@ -144,6 +145,7 @@ def _merge_digests(digests: Sequence[Digest]) -> list[_Incoming]:
             else:
                 record.title, record.abstract = paper.title, paper.abstract
                 record.arxiv_id = record.arxiv_id or paper.arxiv_id
+            record.authors = paper.authors or record.authors
             if record.key is not None:
                 by_key[record.key] = record
             else:
@@ -405,6 +407,7 @@ def _mb(size: int) -> str:
 def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> None:
     """Write the plan's papers, vectors, words and appearances; new vectors wait in the `unindexed` list."""
     written: list[tuple[int, str, str]] = []
+    new_ids: list[int] = []
     for paper_id, arxiv_id in plan.learned_arxiv_ids:
         if store.id_by_arxiv_id(arxiv_id) is None:
             store.set_arxiv_id(paper_id, arxiv_id)
@@ -420,6 +423,7 @@ def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> No
             vectors[record.content_hash],
         )
         store.mark_unindexed(paper_id)
+        new_ids.append(paper_id)
         written.append((paper_id, record.title, record.abstract))
         for source, date in record.appearances:
             store.add_appearance(paper_id, source, date)
@@ -432,6 +436,11 @@ def _apply_plan(store: Store, plan: _Plan, vectors: dict[str, np.ndarray]) -> No
     for paper_id, record in [*plan.changed, *plan.unchanged]:
         for source, date in record.appearances:
             store.add_appearance(paper_id, source, date)
+    # Authors are not part of the embedded text: a digest that names them for a stored paper (an index made before
+    # authors were kept, a digest without them read first) adds them without re-embedding anything.
+    for paper_id, record in [*zip(new_ids, plan.new), *plan.changed, *plan.unchanged]:
+        if record.authors:
+            store.set_authors(paper_id, record.authors)
 
 
 def _free_key(store: Store, key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,15 @@ CREATE TABLE IF NOT EXISTS pending_vectors (
 );
 """
 
+# The authors a digest named for a paper (a JSON list of names, in its order). A table of its own, created at the
+# first write that has authors to store, so indexes made before it still open, read (no authors) and update.
+_AUTHOR_TABLE = """
+CREATE TABLE IF NOT EXISTS paper_authors (
+    paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE,
+    names    TEXT NOT NULL
+);
+"""
+
 _WORD_TABLES = """
 -- The words BM25 counts (the FTS5 tokenizer's stems), numbered once, and how often each occurs in the papers
 -- added or changed since the word index file (semsearch/wordindex.py) was written: the next merge adds them to
@@ -109,6 +119,8 @@ class StoredPaper:
     arxiv_id: str | None
     dates: tuple[str, ...] = field(default=())
     sources: tuple[str, ...] = field(default=())
+    # As the digest named them, in its order; empty when it gave none.
+    authors: tuple[str, ...] = field(default=())
 
     @property
     def date(self) -> str | None:
@@ -121,6 +133,7 @@ class StoredPaper:
             "key": self.key,
             "title": self.title,
             "arxiv_id": self.arxiv_id,
+            "authors": list(self.authors),
             "date": self.date,
             "dates": list(self.dates),
             "sources": list(self.sources),
@@ -171,6 +184,7 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        self._has_authors: bool | None = None
 
     @classmethod
     def open(cls, folder: Path, create: bool = False) -> Store:
@@ -196,7 +210,7 @@ class Store:
             store = cls(connection, path)
             if create:
                 with store.transaction():
-                    for statement in (_SCHEMA + _WORD_TABLES).split(";"):
+                    for statement in (_SCHEMA + _WORD_TABLES + _AUTHOR_TABLE).split(";"):
                         if statement.strip():
                             connection.execute(statement)
                     connection.execute(
@@ -390,6 +404,23 @@ class Store:
     def set_arxiv_id(self, paper_id: int, arxiv_id: str) -> None:
         """Record an arXiv id learned later for a paper first seen without one."""
         self._db.execute("UPDATE papers SET arxiv_id = ? WHERE id = ?", (arxiv_id, paper_id))
+
+    def set_authors(self, paper_id: int, authors: Sequence[str]) -> None:
+        """Record the authors a digest named for a paper (replacing those an earlier one named)."""
+        self._db.execute(_AUTHOR_TABLE)  # an index made before authors were kept gets the table here
+        self._db.execute(
+            "INSERT OR REPLACE INTO paper_authors (paper_id, names) VALUES (?, ?)",
+            (paper_id, json.dumps(list(authors), ensure_ascii=False)),
+        )
+
+    def has_author_table(self) -> bool:
+        """Whether the database stores authors (indexes made before it lack the table until a write brings some)."""
+        if not self._has_authors:  # once there, the table stays; until then, a writer may add it any time
+            row = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paper_authors'"
+            ).fetchone()
+            self._has_authors = row is not None
+        return self._has_authors
 
     def add_appearance(self, paper_id: int, source: str, date: str | None) -> bool:
         """Remember that a digest featured a paper; False when that was already known."""
@@ -634,6 +665,12 @@ class Store:
                 f"SELECT id, key, title, abstract, arxiv_id FROM papers WHERE id IN ({marks})", chunk
             ).fetchall()
             seen: dict[int, tuple[list[str], list[str]]] = {row[0]: ([], []) for row in rows}
+            authors: dict[int, tuple[str, ...]] = {}
+            if self.has_author_table():
+                for paper_id, names in self._db.execute(
+                    f"SELECT paper_id, names FROM paper_authors WHERE paper_id IN ({marks})", chunk
+                ):
+                    authors[paper_id] = tuple(json.loads(names))
             for paper_id, source, date in self._db.execute(
                 f"SELECT paper_id, source, date FROM appearances WHERE paper_id IN ({marks})", chunk
             ):
@@ -652,6 +689,7 @@ class Store:
                     arxiv_id=arxiv_id,
                     dates=tuple(sorted(dates, key=_date_sort_key)),
                     sources=tuple(sorted(sources)),
+                    authors=authors.get(paper_id, ()),
                 )
         return result
 

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch import __version__
+from semsearch.citations import bibtex_entries
 from semsearch.model.embed import Embedder
 from semsearch.search.fusion import DEFAULT_MODE, RELATED_MODE
 from semsearch.web.page import SearchPage, stylesheet
@@ -38,6 +39,7 @@ from semsearch.web.schema import (
     InfoModel,
     Limit,
     Mode,
+    OutputFormat,
     PaperModel,
     Question,
     Reference,
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from semsearch.search import Hits, StoredPaper
 
 T = TypeVar("T")
+# BibTeX's media type (text/*: the framework adds the charset, UTF-8).
+BIBTEX_MEDIA_TYPE = "text/x-bibtex"
 # Sent with every response. The page needs no script at all, so none may run, even if escaping ever failed.
 SECURITY_HEADERS = [
     (
@@ -154,29 +158,38 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 
     @app.get("/api/ask", response_model=list[HitModel], responses={**NOTICES, **ERRORS}, tags=["search"])
     async def api_ask(
-        q: Question, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = DEFAULT_MODE, why: Why = False
+        q: Question,
+        params: Filters,
+        n: Limit = DEFAULT_LIMIT,
+        mode: Mode = DEFAULT_MODE,
+        why: Why = False,
+        output: OutputFormat = "json",
     ) -> Response:
         """The papers nearest to a question, best first (the fields of `semsearch ask --json`)."""
         filters = params.parse()
         hits, took = await run(lambda worker: worker.index.ask(q, n, filters=filters, mode=mode, why=why))
-        return _hits_json(hits, took)
+        return _bibtex([hit.paper for hit in hits], took) if output == "bibtex" else _hits_json(hits, took)
 
     @app.get(
         "/api/related", response_model=list[HitModel], responses={**NOTICES, **ERRORS, **NOT_FOUND}, tags=["search"]
     )
     async def api_related(
-        paper: Reference, params: Filters, n: Limit = DEFAULT_LIMIT, mode: Mode = RELATED_MODE
+        paper: Reference,
+        params: Filters,
+        n: Limit = DEFAULT_LIMIT,
+        mode: Mode = RELATED_MODE,
+        output: OutputFormat = "json",
     ) -> Response:
         """The papers nearest to a stored paper, never the paper itself (the fields of `semsearch related --json`)."""
         filters = params.parse()
         (_source, hits), took = await run(lambda worker: worker.index.related(paper, n, filters=filters, mode=mode))
-        return _hits_json(hits, took)
+        return _bibtex([hit.paper for hit in hits], took) if output == "bibtex" else _hits_json(hits, took)
 
     @app.get("/api/paper", response_model=PaperModel, responses={**ERRORS, **NOT_FOUND}, tags=["papers"])
-    async def api_paper(paper: Reference) -> Response:
+    async def api_paper(paper: Reference, output: OutputFormat = "json") -> Response:
         """One paper (the fields of `semsearch show --json`)."""
         record, took = await run(lambda worker: worker.index.show(paper))
-        return _json(record.to_dict(), took)
+        return _bibtex([record], took) if output == "bibtex" else _json(record.to_dict(), took)
 
     @app.get("/api/info", response_model=InfoModel, responses=ERRORS, tags=["index"])
     async def api_info() -> Response:
@@ -250,6 +263,18 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
 def _json(document: Any, took_ms: float) -> JSONResponse:
     """A JSON response with the time the index took, in the standard Server-Timing header."""
     return JSONResponse(document, headers={"server-timing": f"search;dur={took_ms:.1f}"})
+
+
+def _bibtex(papers: list[StoredPaper], took_ms: float) -> Response:
+    """BibTeX entries of the papers, as a reference manager imports them (`--format bibtex`)."""
+    return Response(
+        bibtex_entries(papers),
+        media_type=BIBTEX_MEDIA_TYPE,
+        headers={
+            "server-timing": f"search;dur={took_ms:.1f}",
+            "content-disposition": 'inline; filename="semsearch.bib"',
+        },
+    )
 
 
 def _hits_json(hits: Hits, took_ms: float) -> JSONResponse:

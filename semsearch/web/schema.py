@@ -48,6 +48,14 @@ Why = Annotated[
     bool,
     Query(description="Add `why` to each hit: its abstract sentence nearest to the question, the words it matched."),
 ]
+OutputFormat = Annotated[
+    Literal["json", "bibtex"],
+    Query(
+        alias="format",
+        description="json (the default), or bibtex: BibTeX @misc entries, one per paper, as text/x-bibtex (the "
+        "output of the CLI's `--format bibtex`).",
+    ),
+]
 Since = Annotated[
     str | None,
     Query(max_length=MAX_VALUE_LENGTH, description="Only papers in a digest of this day or later (YYYY-MM-DD)."),
@@ -116,6 +124,7 @@ class PaperModel(BaseModel):
     key: str
     title: str
     arxiv_id: str | None
+    authors: list[str] = []
     date: str | None
     dates: list[str]
     sources: list[str]

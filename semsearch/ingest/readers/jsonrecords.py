@@ -144,7 +144,13 @@ class _Records:
             self._skip(line, f"{label} ('{shorten(title)}') has no abstract")
             return
         paper = DigestPaper(
-            title, " ".join(abstract.split()), self._date(line, value, label), self.source, line, _arxiv_id(value)
+            title,
+            " ".join(abstract.split()),
+            self._date(line, value, label),
+            self.source,
+            line,
+            _arxiv_id(value),
+            authors=_authors(value.get("authors")),
         )
         self.collector.add(paper)
 
@@ -187,6 +193,21 @@ def _arxiv_id(record: dict[str, Any]) -> str | None:
             if found:
                 return found
     return None
+
+
+def _authors(value: Any) -> tuple[str, ...]:
+    """Author names from a list of names or of {"name": ...} objects (the Daily Papers API's); else none.
+
+    A single string is not split: "Lovelace, Ada and Turing, Alan" and "Ada Lovelace, Alan Turing" cannot both be
+    read right, and a wrong split would put wrong names in a citation."""
+    if not isinstance(value, list):
+        return ()
+    names = []
+    for item in value:
+        name = item.get("name") if isinstance(item, dict) else item
+        if isinstance(name, str) and name.strip():
+            names.append(" ".join(name.split()))
+    return tuple(names)
 
 
 def _decode_line(raw: bytes) -> str:

@@ -25,6 +25,8 @@ class DigestPaper:
     line: int
     arxiv_id: str | None = None
     key: str | None = None
+    # The names the source gives (JSON records; pages are not mined for them); empty when it gives none.
+    authors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
