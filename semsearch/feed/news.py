@@ -114,6 +114,9 @@ def _news(
             new_ids, last = _new_papers(store, since)
             watches, likes = watches_of(store), likes_of(store)
             older = store.paper_ids() - set(new_ids)
+        # A paper the reader liked is known to them already: never news, whatever it matches.
+        liked_ids = {like.paper.id for like in likes}
+        new_ids = [paper_id for paper_id in new_ids if paper_id not in liked_ids]
         sources = [rank.watch_source(w.name, w.question) for w in watches] + [
             rank.like_source(like.paper.id, like.paper.key, like.paper.title, like.paper.abstract) for like in likes
         ]
