@@ -3,6 +3,7 @@ end to end on real daily digests with the real model."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sqlite3
 from pathlib import Path
@@ -280,3 +281,14 @@ def test_news_on_real_daily_digests(tmp_path, hf_daily, int8_embedder):
         found = next(pick for pick in for_watch if pick.paper.title.startswith(title))
         assert found.why is not None and found.why.sentence in " ".join(found.paper.abstract.split())
     assert feed.news(folder, embedder=int8_embedder).new_papers == 0
+
+
+def test_news_from_a_folder_loads_the_model_only_for_watches(tmp_path, seeded, monkeypatch):
+    """A library caller (an MCP tool, say) passes a folder, no model: likes need none, watches get the index's own."""
+    news_module = importlib.import_module("semsearch.feed.news")  # the package's `news` is the function
+    loaded = []
+    monkeypatch.setattr(news_module, "embedder_for", lambda folder: loaded.append(folder) or HashingEmbedder())
+    feed.set_liked(seeded, [ZERO_TITLE])
+    assert feed.news(seeded, peek=True).new_papers == 63 and loaded == []
+    feed.add_watch(seeded, TRAFFIC_QUESTION, name="traffic")
+    assert feed.news(seeded, peek=True).watches == 1 and loaded == [seeded]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from semsearch.feed import rank
 from semsearch.feed.state import SEEN_MARK, likes_of, open_store, watches_of
+from semsearch.feed.state import watches as saved_watches
+from semsearch.index import embedder_for
 from semsearch.model.embed import Embedder
 from semsearch.search import Hit, SearchIndex, StoredPaper
 from semsearch.search.explain import Why
@@ -95,11 +97,15 @@ def news(
     (YYYY-MM-DD), those of a digest of that day or later), best match first, at most `limit` picks; `include_all`
     adds the new papers that matched nothing, newest digest first. Moves the last-seen mark unless `peek` or `since`.
 
-    `index` is a folder (opened with `embedder`, needed when there are watches) or an open `SearchIndex`.
+    `index` is a folder (opened with `embedder`; None: the bundled model, loaded only when there are watches) or an
+    open `SearchIndex`.
     """
     if isinstance(index, SearchIndex):
         return _news(index, since, peek, limit, include_all, why, normalization)
-    with SearchIndex(Path(index), embedder) as search_index:
+    folder = Path(index)
+    if embedder is None and saved_watches(folder):
+        embedder = embedder_for(folder)
+    with SearchIndex(folder, embedder) as search_index:
         return _news(search_index, since, peek, limit, include_all, why, normalization)
 
 
