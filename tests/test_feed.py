@@ -261,6 +261,7 @@ REAL_WATCHES = {
 }
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_news_on_real_daily_digests(tmp_path, hf_daily, int8_embedder):
     days = hf_daily / "digests"
