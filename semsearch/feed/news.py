@@ -136,9 +136,10 @@ def _news(
             paper_id: [Match(source.kind, source.name, score) for source, score in pairs if score >= threshold]
             for paper_id, pairs in rank.merge(per_source).items()
         }
+        arrival = {paper_id: position for position, paper_id in enumerate(new_ids)}
         picked = sorted(
             (paper_id for paper_id in new_ids if matches.get(paper_id)),
-            key=lambda paper_id: (-matches[paper_id][0].score, new_ids.index(paper_id)),
+            key=lambda paper_id: (-matches[paper_id][0].score, arrival[paper_id]),
         )[:limit]
         rest = [paper_id for paper_id in new_ids if not matches.get(paper_id)]
         papers = store.papers(picked + rest)
@@ -150,7 +151,7 @@ def _news(
             for paper_id in picked
         ]
         if why:
-            picks = _explained(index, picks, {source.name: source for source in sources})
+            picks = _explained(index, picks, {(source.kind, source.name): source for source in sources})
         picks += [Pick(rank=0, score=0.0, paper=papers[paper_id]) for paper_id in rest]
         if not peek and since is None:
             with store.transaction():
@@ -176,15 +177,15 @@ def mark_seen(folder: Path, upto: int | None = None) -> int:
         return mark
 
 
-def _explained(index: SearchIndex, picks: list[Pick], sources: dict[str, rank.Source]) -> list[Pick]:
+def _explained(index: SearchIndex, picks: list[Pick], sources: dict[tuple[str, str], rank.Source]) -> list[Pick]:
     """Each pick with why it matched its best source: the nearest sentence and shared words, as `ask --why` says.
     A like explains by the liked paper's title, the nearest thing it has to a question."""
-    by_source: dict[str, list[int]] = {}
+    by_source: dict[tuple[str, str], list[int]] = {}
     for position, pick in enumerate(picks):
-        by_source.setdefault(pick.matched[0].name, []).append(position)
+        by_source.setdefault((pick.matched[0].kind, pick.matched[0].name), []).append(position)
     out = list(picks)
-    for name, positions in by_source.items():
-        source = sources[name]
+    for kind_and_name, positions in by_source.items():
+        source = sources[kind_and_name]
         question = source.text if source.kind == "watch" else source.title
         hits = [Hit(rank=1, score=picks[p].score, paper=picks[p].paper) for p in positions]
         for position, hit in zip(positions, index.explain(question, hits)):
