@@ -794,6 +794,175 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
     click.echo(f"updated   {summary.updated_at or 'not yet (no update has committed papers)'}")
 
 
+# -- the reader's feed: watches, likes, news ----------------------------------------------------------------------
+
+
+@cli.group()
+def watch() -> None:
+    """Saved questions that `news` ranks new papers by."""
+
+
+@watch.command("add")
+@click.argument("question")
+@index_option
+@click.option("--name", help="Name of the watch (default: the question's first words).")
+@json_option
+def watch_add(question: str, index_path: Path, name: str | None, as_json: bool) -> None:
+    """Save QUESTION: `news` picks the new papers that match it."""
+    from semsearch import feed
+
+    saved = feed.add_watch(index_path, question, name)
+    if as_json:
+        _print_json(saved.to_dict())
+        return
+    click.echo(f"Watching {saved.name}: {saved.question}")
+
+
+@watch.command("list")
+@index_option
+@json_option
+def watch_list(index_path: Path, as_json: bool) -> None:
+    """Print the saved questions: name and question."""
+    from semsearch import feed
+
+    saved = feed.watches(index_path)
+    if as_json:
+        _print_json([item.to_dict() for item in saved])
+        return
+    if not saved:
+        click.echo('No watches; add one with `semsearch watch add "QUESTION"`.', err=True)
+        return
+    width = max(len(item.name) for item in saved)
+    for item in saved:
+        click.echo(f"{item.name:<{width}}  {item.question}")
+
+
+@watch.command("remove")
+@click.argument("name")
+@index_option
+@json_option
+def watch_remove(name: str, index_path: Path, as_json: bool) -> None:
+    """Forget the saved question NAME."""
+    from semsearch import feed
+
+    removed = feed.remove_watch(index_path, name)
+    if as_json:
+        _print_json(removed.to_dict())
+        return
+    click.echo(f"Removed watch {removed.name}: {removed.question}")
+
+
+def _set_liked(papers: tuple[str, ...], index_path: Path, as_json: bool, liked: bool) -> None:
+    from semsearch import feed
+
+    changed = feed.set_liked(index_path, papers, liked)
+    if as_json:
+        _print_json([{"key": paper.key, "title": paper.title, "changed": did} for paper, did in changed])
+        return
+    for paper, did in changed:
+        verb = ("Liked" if did else "Already liked") if liked else ("Unliked" if did else "Was not liked")
+        click.echo(f"{verb} {paper.key}: {paper.title}")
+
+
+@cli.command()
+@click.argument("papers", nargs=-1, required=True)
+@index_option
+@json_option
+def like(papers: tuple[str, ...], index_path: Path, as_json: bool) -> None:
+    """Mark papers as liked, named by key, arXiv id or title; `news` picks new papers like them."""
+    _set_liked(papers, index_path, as_json, liked=True)
+
+
+@cli.command()
+@click.argument("papers", nargs=-1, required=True)
+@index_option
+@json_option
+def unlike(papers: tuple[str, ...], index_path: Path, as_json: bool) -> None:
+    """Take back likes, named by key, arXiv id or title."""
+    _set_liked(papers, index_path, as_json, liked=False)
+
+
+@cli.command()
+@index_option
+@json_option
+def likes(index_path: Path, as_json: bool) -> None:
+    """Print the liked papers: date, key and title."""
+    from semsearch import feed
+
+    liked = feed.likes(index_path)
+    if as_json:
+        _print_json([item.to_dict() for item in liked])
+        return
+    if not liked:
+        click.echo("No liked papers; like one with `semsearch like PAPER`.", err=True)
+        return
+    width = max(len(item.paper.key) for item in liked)
+    for item in liked:
+        click.echo(f"{display_date(item.paper.date):<10}  {item.paper.key:<{width}}  {item.paper.title}")
+
+
+@cli.command()
+@index_option
+@click.option(
+    "--since", metavar="DATE", help="Look at the papers of a digest of this day (YYYY-MM-DD) or later instead."
+)
+@click.option("--peek", is_flag=True, help="Do not move the last-seen mark: the same papers count as new next time.")
+@click.option(
+    "-n", "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True, help="How many picks to show."
+)
+@click.option("--all", "include_all", is_flag=True, help="Also list the new papers that matched nothing.")
+@json_option
+@click.pass_context
+def news(
+    ctx: click.Context, index_path: Path, since: str | None, peek: bool, limit: int, include_all: bool, as_json: bool
+) -> None:
+    """Print the papers new since the last `news`, ranked by the watches and likes they match, with why.
+
+    New means entered the index since (a fetched backlog counts); the mark moves unless --peek or --since.
+    """
+    from semsearch import feed
+    from semsearch.search.filters import FilterError, parse_date
+
+    if since is not None:
+        try:
+            parse_date(since, "--since date")
+        except FilterError as exc:
+            raise click.UsageError(str(exc)) from exc
+    needs_model = bool(feed.watches(index_path))
+    with _open(ctx, index_path, needs_model=needs_model) as search_index:
+        picks = feed.news(search_index, since=since, peek=peek, limit=limit, include_all=include_all)
+    if not picks.watches and not picks.likes:
+        click.echo(
+            'notice: no watches or likes yet: add a question with `semsearch watch add "QUESTION"` or like a paper '
+            "with `semsearch like PAPER`; the new papers by date follow",
+            err=True,
+        )
+    if as_json:
+        _print_json([pick.to_dict() for pick in picks])
+        return
+    if not picks:
+        click.echo("No new papers." if not picks.new_papers else "No new paper matched a watch or a like.", err=True)
+        return
+    key_width = max(len(pick.paper.key) for pick in picks)
+    unmatched_shown = False
+    for pick in picks:
+        if not pick.matched and not unmatched_shown and (picks.watches or picks.likes):
+            click.echo("-- new papers that matched nothing --")
+            unmatched_shown = True
+        date = display_date(pick.paper.date)
+        click.echo(f"{pick.rank:>3}  {pick.score:5.2f}  {date:<10}  {pick.paper.key:<{key_width}}  {pick.paper.title}")
+        if pick.matched:
+            indent = " " * 7
+            matched = ", ".join(f"{match.kind} {match.name} ({match.score:.2f})" for match in pick.matched)
+            click.echo(f"{indent}matched: {matched}")
+            if pick.why is not None:
+                click.echo(textwrap.fill(f"why: {pick.why.sentence}", width=100, initial_indent=indent,
+                                         subsequent_indent=indent + "     "))
+                click.echo(f"{indent}matched words: {', '.join(pick.why.matched_terms) or 'none'}")
+    shown = sum(1 for pick in picks if pick.matched)
+    click.echo(f"{_count(shown, 'pick')} among {_count(picks.new_papers, 'new paper')}", err=True)
+
+
 @cli.command()
 @index_option
 @click.option(

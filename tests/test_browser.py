@@ -19,7 +19,7 @@ import pytest
 
 from semsearch import index
 from tests.fakes import HashingEmbedder
-from tests.helpers import HOSTILE_TITLE, write_hostile_digest
+from tests.helpers import ABSTRACT_A, ABSTRACT_C, HOSTILE_TITLE, write_digest, write_hostile_digest
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +37,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ZERO_TITLE = "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models"
+# The new day of the feed test: one paper for its watch, one like the paper it likes, one for neither.
+FEED_PAPERS = [
+    ("Graph Networks for Road Traffic Forecasting", ABSTRACT_C),
+    (
+        "Sharded Optimizer Memory for Data-Parallel Training",
+        "The Zero Redundancy Optimizer (ZeRO) eliminates memory redundancies in data-parallel training. We extend "
+        "it to offload optimizer states and gradients to host memory, so that models with a trillion parameters "
+        "train on limited device memory with low communication volume.",
+    ),
+    ("Parallel Corpora for Indic Translation", ABSTRACT_A),
+]
 
 
 def require_browser():
@@ -61,9 +72,14 @@ def server_url(tmp_path_factory, seed_digest) -> Iterator[str]:
     """`semsearch serve` on 127.0.0.1 and a free port, over the seed digest and a hostile one (fake embedder)."""
     folder = tmp_path_factory.mktemp("browser")
     index.update(folder / "idx", [seed_digest, write_hostile_digest(folder)], HashingEmbedder())
+    yield from serving(folder / "idx")
+
+
+def serving(folder: Path) -> Iterator[str]:
+    """Run `semsearch serve` over an index (fake embedder) until the caller is done; yields its URL."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "SEMSEARCH_EMBEDDER": "tests.fakes:HashingEmbedder"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "semsearch", "serve", "--index", str(folder / "idx"), "--port", "0"],
+        [sys.executable, "-m", "semsearch", "serve", "--index", str(folder), "--port", "0"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -91,19 +107,23 @@ def server_url(tmp_path_factory, seed_digest) -> Iterator[str]:
         assert "Traceback" not in err, err
 
 
+def launch(playwright, tmp_path: Path):
+    """Chromium with a fresh profile folder for this run: nothing from an earlier run or another user leaks in."""
+    return playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1100, "height": 900},
+    )
+
+
 def test_ask_open_related_and_hostile_title_in_chromium(server_url, tmp_path):
     sync_api = require_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     dialogs: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        # A fresh profile folder for this run: nothing from an earlier run or another user leaks in.
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1100, "height": 900},
-        )
+        context = launch(playwright, tmp_path)
         try:
             page = context.new_page()
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -156,5 +176,72 @@ def test_ask_open_related_and_hostile_title_in_chromium(server_url, tmp_path):
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             assert page.locator("#q").bounding_box()["width"] > 200
             page.screenshot(path=str(ARTIFACTS / "browser-phone.png"), full_page=True)
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def feed_server(tmp_path, seed_digest) -> Iterator[tuple[str, Path]]:
+    """`semsearch serve` over the seed digest, in an index this test may change; its URL and folder."""
+    folder = tmp_path / "idx"
+    index.update(folder, [seed_digest], HashingEmbedder())
+    for url in serving(folder):
+        yield url, folder
+
+
+def test_watch_like_update_and_read_the_feed_in_chromium(feed_server, tmp_path):
+    sync_api = require_browser()
+    server_url, folder = feed_server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    dialogs: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        context = launch(playwright, tmp_path)
+        try:
+            page = context.new_page()
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.set_default_timeout(15_000)
+
+            # Nothing watched yet: the page says how to start; the 63 papers are new until marked as seen.
+            page.goto(server_url)
+            page.click("a.news-link")
+            assert "No watches or likes yet" in page.locator("main").inner_text()
+            assert page.locator("#summary").inner_text().startswith("63 new papers")
+            page.click("form.seen button")
+            page.wait_for_url("**/news")
+            assert page.locator("#summary").inner_text().startswith("0 new papers")
+
+            # Add a watch through the form.
+            page.fill("input[name=question]", "traffic forecasting with graph neural networks over road sensors")
+            page.fill("input[name=name]", "traffic")
+            page.click("form.add-watch button")
+            page.wait_for_url("**/news")
+            assert "traffic: traffic forecasting" in page.locator("section.watches").inner_text()
+
+            # Like a paper from a result list: back on the same results, its button now says Unlike.
+            page.fill("#q", "ZeRO memory optimizations toward training trillion parameter models")
+            page.press("#q", "Enter")
+            page.wait_for_selector("li.hit")
+            results_url = page.url
+            first = page.locator("li.hit").first
+            assert first.locator(".title").inner_text() == ZERO_TITLE
+            first.locator("form.like button").click()
+            page.wait_for_url(results_url)
+            assert page.locator("li.hit").first.locator("form.like button").inner_text() == "Unlike"
+
+            # A new day arrives (an update while the server runs); the feed ranks it by the watch and the like.
+            new_day = write_digest(tmp_path / "new_2025-06-10.txt", "Jun 10, 2025", FEED_PAPERS)
+            index.update(folder, [new_day], HashingEmbedder())
+            page.goto(f"{server_url}news")
+            picks = page.locator("ol.picks li.hit")
+            assert page.locator("#summary").inner_text().startswith("3 new papers, 2 matching")
+            assert picks.nth(0).locator(".title").inner_text() in {FEED_PAPERS[0][0], FEED_PAPERS[1][0]}
+            matched = {picks.nth(i).locator(".title").inner_text(): picks.nth(i).locator(".matched").inner_text()
+                       for i in range(2)}
+            assert matched[FEED_PAPERS[0][0]].startswith("matched watch traffic")
+            assert matched[FEED_PAPERS[1][0]].startswith("matched like zero-memory-optimizations")
+            assert "ZeRO" in page.locator("section.likes").inner_text()
+            assert page.evaluate("document.scripts.length") == 0
+            assert dialogs == []
+            page.screenshot(path=str(ARTIFACTS / "browser-news.png"), full_page=True)
         finally:
             context.close()

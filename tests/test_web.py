@@ -259,7 +259,7 @@ def test_every_response_forbids_scripts(client):
 
 def test_openapi_documents_the_api(client):
     schema = client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/api/ask", "/api/related", "/api/paper", "/api/info"}
+    assert set(schema["paths"]) == {"/api/ask", "/api/related", "/api/paper", "/api/info", "/api/news"}
     ask = schema["paths"]["/api/ask"]["get"]
     parameters = {parameter["name"]: parameter for parameter in ask["parameters"]}
     assert set(parameters) == {"q", "n", "since", "until", "digest", "mode", "why", "format"}

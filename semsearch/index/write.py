@@ -243,6 +243,7 @@ def update(
         )
         with store.transaction():
             store.ensure_word_tables()
+            store.ensure_feed_tables()
             _apply_plan(store, plan, vectors)
             if needs_merge(store, folder, policy):
                 merge(store, folder, embedder.dim, policy)
@@ -288,6 +289,7 @@ def rebuild(
         vectors, embedded = _embed_with_checkpoints(store, embedder, texts, progress)
         with store.transaction():
             store.ensure_word_tables()
+            store.ensure_feed_tables()
             _apply_plan(store, plan, vectors)
             if not reuse_vectors:
                 rows = store.all_texts()

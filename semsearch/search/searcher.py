@@ -289,6 +289,14 @@ class SearchIndex:
                 found[paper_id] = "title and abstract"
         return [(papers[paper_id], found[paper_id]) for paper_id in sorted(found) if paper_id in papers]
 
+    def query_vector(self, question: str) -> np.ndarray:
+        """The model's vector for a question, as `ask` embeds it (for callers that rank with `rank`)."""
+        return self._require_embedder().embed_query(question.strip())
+
+    def explain(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
+        """The hits, each with its abstract sentence nearest to `question` and the words it matched (`ask --why`)."""
+        return self._explain(question, list(hits))
+
     def _allowed(self, filters: PaperFilter | None) -> frozenset[int] | None:
         """The ids a filter lets through, or None for no filter."""
         return None if filters is None else allowed_ids(self._store, filters)

@@ -108,6 +108,37 @@ _LEXICAL_SCHEMA = (
 )
 
 
+# The reader's side of the index (semsearch/feed): saved questions, liked papers, the "last seen" mark of `news`,
+# and the order papers entered the index in. They live beside the papers, so `rebuild` (which rewrites vectors and
+# derived files in place) keeps them. An index made before them gets them at its next write (`ensure_feed_tables`).
+# `arrivals` numbers each paper when it is first inserted (AUTOINCREMENT: a number is never reused, even after
+# `remove`), so "new since the last look" means inserted since, whatever digest date the paper carries.
+_FEED_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS arrivals (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        paper_id INTEGER NOT NULL UNIQUE REFERENCES papers (id) ON DELETE CASCADE,
+        at       TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS papers_arrival AFTER INSERT ON papers BEGIN
+        INSERT INTO arrivals (paper_id, at) VALUES (new.id, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+    END""",
+    """CREATE TABLE IF NOT EXISTS watches (
+        name     TEXT PRIMARY KEY,
+        question TEXT NOT NULL,
+        added_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS likes (
+        paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE,
+        liked_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS feed_marks (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    )""",
+)
+_NOW = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+
+
 @dataclass(frozen=True)
 class StoredPaper:
     """A paper as the index knows it."""
@@ -217,6 +248,7 @@ class Store:
                         "INSERT OR IGNORE INTO meta (name, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
                     )
                     store.ensure_lexical_index()
+                    store.ensure_feed_tables()
             store._check_format()
         except sqlite3.DatabaseError as exc:
             if is_disk_full(exc):
@@ -530,6 +562,86 @@ class Store:
     def clear_pending_vectors(self) -> None:
         """Forget vectors kept for an interrupted run (after a commit used them)."""
         self._db.execute("DELETE FROM pending_vectors")
+
+    # -- the reader's feed: watches, likes, arrivals and the last-seen mark (semsearch/feed) ---------------------
+
+    def has_feed_tables(self) -> bool:
+        """Whether the database has the feed's tables (an index made before them gets them at its next write)."""
+        row = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'arrivals'").fetchone()
+        return row is not None
+
+    def ensure_feed_tables(self) -> None:
+        """Create the feed's tables when missing (in the caller's transaction). The papers already stored arrive in
+        id order (the order they were inserted in), dated by the index's last update."""
+        if self.has_feed_tables():
+            return
+        for statement in _FEED_SCHEMA:
+            self._db.execute(statement)
+        self._db.execute(
+            f"INSERT INTO arrivals (paper_id, at) SELECT id, coalesce((SELECT value FROM meta WHERE name = "
+            f"'updated_at'), {_NOW}) FROM papers ORDER BY id"
+        )
+
+    def watches(self) -> list[tuple[str, str, str]]:
+        """Every saved question as (name, question, added at), oldest first."""
+        if not self.has_feed_tables():
+            return []
+        return [tuple(row) for row in self._db.execute("SELECT name, question, added_at FROM watches ORDER BY rowid")]
+
+    def add_watch(self, name: str, question: str) -> bool:
+        """Save a question under a name (in the caller's transaction); False when the name is taken."""
+        cursor = self._db.execute(
+            f"INSERT OR IGNORE INTO watches (name, question, added_at) VALUES (?, ?, {_NOW})", (name, question)
+        )
+        return cursor.rowcount > 0
+
+    def remove_watch(self, name: str) -> bool:
+        """Forget a saved question (in the caller's transaction); False when no watch has that name."""
+        return self._db.execute("DELETE FROM watches WHERE name = ?", (name,)).rowcount > 0
+
+    def liked(self) -> list[tuple[int, str]]:
+        """Every liked paper as (paper id, liked at), oldest like first."""
+        if not self.has_feed_tables():
+            return []
+        return [tuple(row) for row in self._db.execute("SELECT paper_id, liked_at FROM likes ORDER BY liked_at, rowid")]
+
+    def set_liked(self, paper_id: int, liked: bool) -> bool:
+        """Like or unlike a paper (in the caller's transaction); False when it already was so."""
+        if liked:
+            sql = f"INSERT OR IGNORE INTO likes (paper_id, liked_at) VALUES (?, {_NOW})"
+        else:
+            sql = "DELETE FROM likes WHERE paper_id = ?"
+        return self._db.execute(sql, (paper_id,)).rowcount > 0
+
+    def feed_mark(self, name: str) -> int | None:
+        """A mark the feed keeps (the arrival number `news` last showed up to), or None when never set."""
+        if not self.has_feed_tables():
+            return None
+        row = self._db.execute("SELECT value FROM feed_marks WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else None
+
+    def set_feed_mark(self, name: str, value: int) -> None:
+        """Move a feed mark (in the caller's transaction)."""
+        self._db.execute(
+            "INSERT INTO feed_marks (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, int(value)),
+        )
+
+    def arrivals_after(self, seq: int) -> list[tuple[int, int]]:
+        """(arrival number, paper id) of the papers that entered the index after arrival `seq`, in arrival order.
+        An index without the feed's tables numbers its papers by id."""
+        if not self.has_feed_tables():
+            rows = self._db.execute("SELECT id, id FROM papers WHERE id > ? ORDER BY id", (seq,))
+            return [(int(number), int(paper_id)) for number, paper_id in rows]
+        rows = self._db.execute("SELECT seq, paper_id FROM arrivals WHERE seq > ? ORDER BY seq", (seq,))
+        return [(int(number), int(paper_id)) for number, paper_id in rows]
+
+    def last_arrival(self) -> int:
+        """The arrival number of the latest paper to enter the index (0 when none has)."""
+        if not self.has_feed_tables():
+            return int(self._db.execute("SELECT coalesce(max(id), 0) FROM papers").fetchone()[0])
+        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM arrivals").fetchone()[0])
 
     # -- the lexical (BM25) index ----------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
   problems.py a failure -> a status code and a one-line message naming the next step
   schema.py   the request parameters and the response models (the OpenAPI schema)
   service.py  the index served to many requests: worker threads, reopened after another process commits
-  page.py     the search page: Jinja templates (autoescaped) and the stylesheet
+  page.py     the search page and the "New for you" page: Jinja templates (autoescaped) and the stylesheet
+  forms.py    the page's state-changing forms (watches, likes): read, and refused without the page's token
   app.py      the FastAPI app: routes and error handlers
   server.py   `serve`: warm up, bind, run uvicorn
 

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from semsearch import __version__
+from semsearch import __version__, feed
 from semsearch.citations import bibtex_entries
 from semsearch.model.embed import Embedder
 from semsearch.search.fusion import DEFAULT_MODE, RELATED_MODE
+from semsearch.web.forms import FormGuard, next_page
 from semsearch.web.page import SearchPage, stylesheet
 from semsearch.web.problems import (
     RequestProblem,
@@ -39,10 +40,12 @@ from semsearch.web.schema import (
     InfoModel,
     Limit,
     Mode,
+    NewsModel,
     OutputFormat,
     PaperModel,
     Question,
     Reference,
+    Since,
     Why,
 )
 from semsearch.web.service import IndexService, Overview, Worker
@@ -93,6 +96,7 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     related papers, lookups and info)."""
     service = IndexService(Path(index_path), embedder, threads)
     page = SearchPage()
+    guard = FormGuard()  # a new secret each start: a token from an earlier run is refused
     style = stylesheet()  # one fixed file read at startup: no part of a request names a path on disk
 
     @asynccontextmanager
@@ -126,7 +130,17 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
             return None
 
     def html(request: Request, overview: Overview | None, took_ms: float | None = None, **shown: Any) -> HTMLResponse:
-        return HTMLResponse(page.render(request.query_params, overview, took_ms=took_ms, **shown))
+        return HTMLResponse(
+            page.render(request.query_params, overview, took_ms=took_ms, **shown, **form_context(request))
+        )
+
+    def form_context(request: Request) -> dict[str, Any]:
+        """What the like buttons and other forms need: the token, and the page to come back to."""
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return {"form_token": guard.token, "here": here}
+
+    def liked_keys(worker: Worker) -> frozenset[str]:
+        return frozenset(like.paper.key for like in feed.likes(worker.index.folder))
 
     # -- errors ----------------------------------------------------------------------------------------------------
 
@@ -134,7 +148,11 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
             return JSONResponse(error_dict(problem.message, problem.candidates), status_code=problem.status)
         text = page.render(
-            request.query_params, await overview_or_none(), error=problem.message, candidates=problem.candidates
+            request.query_params,
+            await overview_or_none(),
+            error=problem.message,
+            candidates=problem.candidates,
+            **form_context(request),
         )
         return HTMLResponse(text, status_code=problem.status)
 
@@ -211,15 +229,15 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
         filters = params.parse()
         question = q.strip()
 
-        def answer(worker: Worker) -> tuple[Overview, Hits | None]:
+        def answer(worker: Worker) -> tuple[Overview, Hits | None, frozenset[str]]:
             # `why` is asked for, not the default: it embeds every sentence of every hit, which costs several
             # times the search itself (about 0.5 s for 10 hits on 2 busy cores, against 30-50 ms).
             hits = worker.index.ask(question, n, filters=filters, mode=mode, why=why) if question else None
-            return worker.overview(), hits
+            return worker.overview(), hits, liked_keys(worker) if hits else frozenset()
 
-        (overview, hits), took = await run(answer)
+        (overview, hits, liked), took = await run(answer)
         notices = [notice.message for notice in hits.notices] if hits is not None else []
-        return html(request, overview, took if question else None, hits=hits, notices=notices)
+        return html(request, overview, took if question else None, hits=hits, notices=notices, liked=liked)
 
     @app.get("/related", response_class=HTMLResponse, include_in_schema=False)
     async def related_page(
@@ -227,12 +245,79 @@ def create_app(index_path: Path, embedder: Embedder | None = None, *, threads: i
     ) -> HTMLResponse:
         filters = params.parse()
 
-        def answer(worker: Worker) -> tuple[Overview, tuple[StoredPaper, Hits]]:
-            return worker.overview(), worker.index.related(paper, n, filters=filters)
+        def answer(worker: Worker) -> tuple[Overview, tuple[StoredPaper, Hits], frozenset[str]]:
+            return worker.overview(), worker.index.related(paper, n, filters=filters), liked_keys(worker)
 
-        (overview, (source, hits)), took = await run(answer)
+        (overview, (source, hits), liked), took = await run(answer)
         notices = [notice.message for notice in hits.notices]
-        return html(request, overview, took, hits=hits, source=source, notices=notices)
+        return html(request, overview, took, hits=hits, source=source, notices=notices, liked=liked)
+
+    # -- the reader's feed: "New for you", and the forms that change what it is made of ---------------------------
+
+    def news_of(worker: Worker, since: str | None, n: int, include_all: bool) -> feed.Feed:
+        # A page or API view only looks (peek): a GET never changes the index; "mark as seen" is a form.
+        return feed.news(worker.index, since=since, peek=True, limit=n, include_all=include_all)
+
+    @app.get("/api/news", response_model=list[NewsModel], responses=ERRORS, tags=["feed"])
+    async def api_news(since: Since = None, n: Limit = DEFAULT_LIMIT, all: bool = False) -> Response:  # noqa: A002
+        """The new papers ranked by the watches and likes they match (the fields of `semsearch news --json --peek`;
+        it never moves the last-seen mark)."""
+        picks, took = await run(lambda worker: news_of(worker, since, n, all))
+        return _json([pick.to_dict() for pick in picks], took)
+
+    @app.get("/news", response_class=HTMLResponse, include_in_schema=False)
+    async def news_page(
+        request: Request, since: Since = None, n: Limit = DEFAULT_LIMIT, all: bool = False  # noqa: A002
+    ) -> HTMLResponse:
+        def answer(worker: Worker):
+            picks = news_of(worker, since, n, all)
+            folder = worker.index.folder
+            return worker.overview(), picks, feed.watches(folder), feed.likes(folder)
+
+        (overview, picks, watches, likes), took = await run(answer)
+        return HTMLResponse(
+            page.render_news(
+                request.query_params,
+                overview,
+                picks=picks,
+                watches=watches,
+                likes=likes,
+                took_ms=took,
+                **form_context(request),
+            )
+        )
+
+    async def change(request: Request, action: Callable[[dict[str, str]], Any]) -> Response:
+        """Check a form (origin, token), carry out its change on a worker, then go back to the page it came from."""
+        fields = await guard.read(request)
+        await run(lambda _worker: action(fields))
+        return RedirectResponse(next_page(fields), status_code=303)
+
+    @app.post("/watches", include_in_schema=False)
+    async def add_watch(request: Request) -> Response:
+        return await change(
+            request, lambda f: feed.add_watch(service.folder, f.get("question", ""), f.get("name") or None)
+        )
+
+    @app.post("/watches/remove", include_in_schema=False)
+    async def remove_watch(request: Request) -> Response:
+        return await change(request, lambda f: feed.remove_watch(service.folder, f.get("name", "")))
+
+    @app.post("/likes", include_in_schema=False)
+    async def like(request: Request) -> Response:
+        return await change(request, lambda f: feed.set_liked(service.folder, [f.get("paper", "")], liked=True))
+
+    @app.post("/likes/remove", include_in_schema=False)
+    async def unlike(request: Request) -> Response:
+        return await change(request, lambda f: feed.set_liked(service.folder, [f.get("paper", "")], liked=False))
+
+    @app.post("/news/seen", include_in_schema=False)
+    async def mark_seen(request: Request) -> Response:
+        def seen(fields: dict[str, str]) -> int:
+            upto = fields.get("upto", "")
+            return feed.mark_seen(service.folder, int(upto) if upto.isdigit() else None)
+
+        return await change(request, seen)
 
     @app.get("/static/style.css", include_in_schema=False)
     async def style_css() -> Response:

@@ -15,6 +15,7 @@ from semsearch.search.fusion import DEFAULT_MODE, MODES
 from semsearch.web.schema import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUESTION
 
 if TYPE_CHECKING:
+    from semsearch.feed import Feed, Like, Watch
     from semsearch.search import Hit, StoredPaper
     from semsearch.web.service import Overview
 
@@ -60,27 +61,63 @@ class SearchPage:
         error: str | None = None,
         candidates: Sequence[tuple[str, str]] = (),
         notices: Sequence[str] = (),
+        liked: frozenset[str] = frozenset(),
+        form_token: str = "",
+        here: str = "/",
     ) -> str:
         """The page for a request with these query parameters; `hits` None: no search to show; `notices`: what
-        the search said beside its hits (shown above them)."""
-        form = {name: params.get(name, "") for name in FORM_FIELDS}
-        try:
-            # "May 6" and "--05-06" are the same day: select it in the list of digest days either way.
-            form["digest_day"] = parse_digest_day(form["digest"]) or form["digest"]
-        except FilterError:
-            form["digest_day"] = form["digest"]
+        the search said beside its hits (shown above them); `liked`: the keys of liked papers (their button says
+        Unlike); `form_token` and `here`: what the like buttons post, and the page they come back to."""
         return self._environment.get_template("search.html").render(
-            form=form,
-            max_question=MAX_QUESTION,
-            max_limit=MAX_LIMIT,
-            default_limit=DEFAULT_LIMIT,
-            modes=MODES,
-            default_mode=DEFAULT_MODE,
-            overview=overview,
+            **self._common(params, overview, form_token, here),
             hits=hits,
             source=source,
             took_ms=took_ms,
             error=error,
             candidates=list(candidates),
             notices=list(notices),
+            liked=liked,
         )
+
+    def render_news(
+        self,
+        params: Mapping[str, str],
+        overview: Overview | None,
+        *,
+        picks: Feed,
+        watches: Sequence[Watch],
+        likes: Sequence[Like],
+        took_ms: float | None = None,
+        form_token: str = "",
+        here: str = "/news",
+    ) -> str:
+        """The "New for you" page: the feed's picks, the watches and the liked papers, with their forms."""
+        return self._environment.get_template("news.html").render(
+            **self._common(params, overview, form_token, here),
+            picks=picks,
+            watches=list(watches),
+            likes=list(likes),
+            liked=frozenset(like.paper.key for like in likes),
+            took_ms=took_ms,
+            error=None,
+        )
+
+    def _common(self, params: Mapping[str, str], overview: Overview | None, form_token: str, here: str) -> dict:
+        """What every page shows: the search form (as the request filled it), the index, and the forms' token."""
+        form = {name: params.get(name, "") for name in FORM_FIELDS}
+        try:
+            # "May 6" and "--05-06" are the same day: select it in the list of digest days either way.
+            form["digest_day"] = parse_digest_day(form["digest"]) or form["digest"]
+        except FilterError:
+            form["digest_day"] = form["digest"]
+        return {
+            "form": form,
+            "max_question": MAX_QUESTION,
+            "max_limit": MAX_LIMIT,
+            "default_limit": DEFAULT_LIMIT,
+            "modes": MODES,
+            "default_mode": DEFAULT_MODE,
+            "overview": overview,
+            "form_token": form_token,
+            "here": here,
+        }

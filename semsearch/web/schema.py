@@ -118,6 +118,27 @@ class HitModel(BaseModel):
     why: dict[str, Any] | None = None
 
 
+class MatchModel(BaseModel):
+    """A watch or like a new paper matched, and its standardized score."""
+
+    kind: Literal["watch", "like"]
+    name: str
+    score: float
+
+
+class NewsModel(BaseModel):
+    """One new paper of the feed, as `semsearch news --json` prints it (`matched` empty: it matched nothing)."""
+
+    rank: int
+    score: float
+    key: str
+    title: str
+    date: str | None
+    arxiv_id: str | None
+    matched: list[MatchModel]
+    why: dict[str, Any] | None = None
+
+
 class PaperModel(BaseModel):
     """One paper, as `semsearch show --json` prints it."""
 
