@@ -911,10 +911,10 @@ def likes(index_path: Path, as_json: bool) -> None:
     "-n", "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True, help="How many picks to show."
 )
 @click.option("--all", "include_all", is_flag=True, help="Also list the new papers that matched nothing.")
-@json_option
+@output_format_option(*OUTPUT_FORMATS)
 @click.pass_context
 def news(
-    ctx: click.Context, index_path: Path, since: str | None, peek: bool, limit: int, include_all: bool, as_json: bool
+    ctx: click.Context, index_path: Path, since: str | None, peek: bool, limit: int, include_all: bool, output: str
 ) -> None:
     """Print the papers new since the last `news`, ranked by the watches and likes they match, with why.
 
@@ -937,8 +937,11 @@ def news(
             "with `semsearch like PAPER`; the new papers by date follow",
             err=True,
         )
-    if as_json:
+    if output == "json":
         _print_json([pick.to_dict() for pick in picks])
+        return
+    if output == "bibtex":
+        _print_bibtex([pick.paper for pick in picks])
         return
     if not picks:
         click.echo("No new papers." if not picks.new_papers else "No new paper matched a watch or a like.", err=True)

@@ -266,3 +266,12 @@ def test_the_search_page_links_bibtex_for_each_result_and_the_whole_list(day_ind
             f"arxiv:{hit['arxiv_id']}" for hit in related_json
         ]
         assert client.get("/api/paper", params={"paper": hits[0]["key"], "format": "yaml"}).status_code == 400
+
+
+def test_news_prints_its_picks_as_bibtex_in_rank_order(runner, day_index):
+    assert run(runner, ["watch", "add", "video generation", "--index", str(day_index)]).exit_code == 0
+    picks = json.loads(run(runner, ["news", "--peek", "--index", str(day_index), "--json"]).stdout)
+    assert picks
+    result = run(runner, ["news", "--peek", "--index", str(day_index), "--format", "bibtex"])
+    assert result.exit_code == 0, result.output
+    assert [entry["ID"] for entry in parse(result.stdout)] == [f"arxiv:{pick['arxiv_id']}" for pick in picks]

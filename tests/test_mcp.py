@@ -90,7 +90,10 @@ def test_the_tools_are_listed_with_descriptions_and_say_which_one_writes(day_ind
         assert len(tool.description) > 80, tool.name
     assert "writes" in by_name["fetch_daily_papers"].description
     assert by_name["fetch_daily_papers"].annotations.read_only_hint is False
-    assert all(by_name[name].annotations.read_only_hint for name in TOOL_NAMES if name != "fetch_daily_papers")
+    # whats_new writes only with peek=False (the last-seen mark), and says so.
+    assert "writes" in by_name["whats_new"].description and by_name["whats_new"].annotations.read_only_hint is False
+    writers = {"fetch_daily_papers", "whats_new"}
+    assert all(by_name[name].annotations.read_only_hint for name in TOOL_NAMES if name not in writers)
     schema = by_name["search_papers"].input_schema
     assert schema["required"] == ["query"]
     assert set(schema["properties"]) == {"query", "limit", "since", "until", "mode"}
@@ -246,3 +249,23 @@ def test_stdout_carries_only_the_protocol_and_errors_are_one_line_tool_errors(da
     assert error["isError"] is True
     assert error["content"][0]["text"] == cli_error(["show", "no such paper at all", "--index", str(day_index)])
     assert "Traceback" not in errors
+
+
+def test_whats_new_answers_what_news_prints_and_moves_the_mark_only_when_asked(tmp_path, data_dir):
+    folder = tmp_path / "idx"
+    assert cli_run(["update", str(data_dir / "hf_api" / "days" / DAY_FILE), "--index", str(folder)]).exit_code == 0
+    assert cli_run(["watch", "add", "video generation", "--index", str(folder)]).exit_code == 0
+    expected = cli_json(["news", "--peek", "-n", "5", "--index", str(folder)])
+    assert expected and expected[0]["matched"][0]["kind"] == "watch"
+    _, (peeked, again, seen, after) = call_tools(
+        folder,
+        [
+            ("whats_new", {"limit": 5}),
+            ("whats_new", {"limit": 5}),
+            ("whats_new", {"limit": 5, "peek": False}),
+            ("whats_new", {"limit": 5}),
+        ],
+    )
+    assert document(peeked) == document(again) == document(seen) == expected
+    # The mark moved: nothing is new any more, for the tool and for the CLI alike.
+    assert document(after) == [] == cli_json(["news", "--peek", "--index", str(folder)])

@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from semsearch import __version__
+from semsearch import __version__, feed
 from semsearch.errors import PaperNotFoundError, SemsearchError, is_disk_full
 from semsearch.model.embed import Embedder
 from semsearch.search import SearchIndex, single_threaded_searches
@@ -37,7 +37,9 @@ log = logging.getLogger("semsearch.mcp")
 
 MAX_LIMIT = 100
 # Every tool, in the order a client lists them.
-TOOL_NAMES = ("search_papers", "related_papers", "get_paper", "index_status", "fetch_daily_papers")
+TOOL_NAMES = (
+    "search_papers", "related_papers", "get_paper", "whats_new", "index_status", "fetch_daily_papers"
+)
 
 INSTRUCTIONS = (
     "semsearch searches the titles and abstracts of research papers from Hugging Face's Daily Papers digests, "
@@ -214,6 +216,28 @@ def create_server(tools: PaperTools) -> MCPServer:
         """
         record = await tools.call(lambda t: t.index().show(paper))
         return _json_result(record.to_dict())
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                             open_world_hint=False))
+    @_answering
+    async def whats_new(
+        limit: Limit = 20,
+        peek: Annotated[
+            bool,
+            Field(description="True (default): only look. False: also mark these papers as seen, as `semsearch news` "
+                  "does, so the next call lists only papers that arrive after it."),
+        ] = True,
+    ) -> CallToolResult:
+        """List the papers that entered the index since the reader last looked, ranked by how well each matches the
+        reader's saved questions (watches) and liked papers, best first, each with what it matched and why.
+
+        Use it for "what's new for me" or "anything relevant today". With peek=False it writes: it moves the
+        reader's last-seen mark. Returns the JSON array of `semsearch news --json`: rank, score, key, title,
+        date, arxiv_id, matched (kind watch or like, name, score), why (nearest sentence, shared words); with no
+        watches and no likes, the new papers by date, unranked.
+        """
+        picks = await tools.call(lambda t: feed.news(t.index(), peek=peek, limit=limit))
+        return _json_result([pick.to_dict() for pick in picks])
 
     @server.tool(annotations=read_only)
     @_answering
