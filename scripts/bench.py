@@ -18,6 +18,7 @@ Sections:
           titles, p50 / p95 and the bytes one search reads, the evidence for `MergePolicy.compressed_from`
   ann     the same at 1M vectors (the 83k real arXiv vectors, or the 3.5k digest vectors, replicated with small
           noise), with IVF at nprobe 256 and 1024, the evidence for `MergePolicy.approximate_from`
+  scifact SciFact test nDCG@10 with the exact float16 scan (baseline) and with the compressed scan forced
 Every table is printed with the CPU model and the measured memory bandwidth: a scan's cost is the bytes it reads.
 
 Indexes it uses (built once, kept under indexes/, git-ignored):
@@ -438,6 +439,37 @@ def compare_indexes(
         measure(ivf, f"{ivf.factory} nprobe {nprobe}", baseline)
 
 
+def bench_scifact() -> None:
+    """SciFact test nDCG@10 and Recall@100 per mode with the exact float16 scan (baseline; SciFact's 5,183 abstracts
+    are below `compressed_from`) and with the compressed scan forced: what the compressed scan costs in quality.
+    Uses the evaluation's embedding cache (`semsearch eval` fills it)."""
+    from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, load_beir, run_queries
+    from semsearch.evaluation.metrics import evaluate_run
+    from semsearch.index import MergePolicy, embedder_for
+    from semsearch.search import SearchIndex
+
+    dataset = load_beir(DATA / "scifact", "test")
+    with tempfile.TemporaryDirectory() as scratch:
+        embedder = EmbeddingCache(embedder_for(Path(scratch) / "none"), default_cache_dir())
+        results = {}
+        for name, policy in (("exact", MergePolicy()), ("compressed", MergePolicy(compressed_from=1))):
+            folder = Path(scratch) / name
+            doc_ids = build_index(folder, dataset, embedder, policy=policy)
+            with SearchIndex(folder, embedder) as search_index:
+                factory = search_index.info().index_factory
+                for mode in ("dense", "hybrid"):
+                    run = run_queries(search_index, dataset, doc_ids, mode)
+                    results[name, mode] = (factory, evaluate_run(run, dataset.qrels, ("ndcg@10", "recall@100")))
+    for mode in ("dense", "hybrid"):
+        (exact_factory, exact), (factory, compressed) = results["exact", mode], results["compressed", mode]
+        report(
+            f"SciFact test ({len(dataset.queries)} queries), {mode}, {factory}: nDCG@10 / Recall@100",
+            f"{compressed['ndcg@10']:.4f} / {compressed['recall@100']:.4f}",
+            f"{exact_factory}: {exact['ndcg@10']:.4f} / {exact['recall@100']:.4f}",
+            f"nDCG@10 {compressed['ndcg@10'] - exact['ndcg@10']:+.4f}",
+        )
+
+
 def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
     """Exact against IVF search on real arXiv vectors at growing sizes: where exact search stops being cheap."""
     from semsearch.index import DEFAULT_POLICY
@@ -459,7 +491,7 @@ def bench_switch(sizes: list[int], nprobes: list[int]) -> None:
     )
 
 
-SECTIONS = ("ingest", "cold", "warm", "add", "disk", "switch", "ann")
+SECTIONS = ("ingest", "cold", "warm", "add", "disk", "switch", "ann", "scifact")
 
 
 def main() -> None:

@@ -177,6 +177,36 @@ class Expansions:
         return fusion.Candidates(base.ids, cosine, base.bm25, base.bm25_bound)
 
 
+def bm25_variants(folder: Path, embedder, train_queries: dict[str, str], test_queries: dict[str, str]) -> dict:
+    """Train and test candidates with other BM25 parameters: k1 (term-frequency saturation), b (length
+    normalization) and the title's weight against the abstract's (semsearch: k1 1.2, b 0.75, title 3)."""
+    from semsearch.search import lexical
+    from semsearch.storage import wordindex
+
+    defaults = (wordindex.K1, wordindex.B)
+    out = {}
+    try:
+        for k1 in (0.9, 1.2, 1.5):
+            for b in (0.4, 0.75, 0.9):
+                for title_weight in (1.0, 3.0):
+                    if (k1, b, (title_weight, 1.0)) == (*defaults, lexical.FIELD_WEIGHTS):
+                        continue
+                    # The word index reads these at load (b) and at each question (k1): a fresh index per setting.
+                    wordindex.K1, wordindex.B = k1, b
+                    weights = (title_weight, 1.0)
+                    with SearchIndex(folder, embedder) as search:
+                        out[f"+ BM25 k1 {k1:g}, b {b:g}, title x{title_weight:g}"] = tuple(
+                            {
+                                q: search.candidates(text, embedder.embed_query(text), DEPTH, field_weights=weights)
+                                for q, text in queries.items()
+                            }
+                            for queries in (train_queries, test_queries)
+                        )
+    finally:
+        wordindex.K1, wordindex.B = defaults
+    return out
+
+
 def ndcg(method, w: float, candidates: dict[str, fusion.Candidates], doc_ids: dict[int, str], qrels) -> float:
     """Mean nDCG@10 of one method and weight over these queries."""
     run = {query: [doc_ids[p] for p in method(c, w)[:DEPTH]] for query, c in candidates.items()}
@@ -237,6 +267,8 @@ def main() -> None:
     parser.add_argument("--names", type=Path, metavar="INDEX",
                         help="also run the name test on this index of the seed and hf_daily digests (the guard)")
     parser.add_argument("--expansions", action="store_true", help="also try Rocchio, RM3-like and a title vector")
+    parser.add_argument("--bm25-grid", action="store_true",
+                        help="also try BM25's k1 and b and the title's weight (with the --base fusion)")
     parser.add_argument("--base", default="cosine + BM25 / its bound", choices=list(METHODS),
                         help="the fusion the expansions are combined with")
     args = parser.parse_args()
@@ -261,6 +293,9 @@ def main() -> None:
                         {q: make(text) for q, text in train.queries.items()},
                         {q: make(text) for q, text in test.queries.items()},
                     )
+
+            if args.bm25_grid:
+                variants.update(bm25_variants(folder, embedder, train.queries, test.queries))
 
     query_ids = sorted(train_candidates)
     random.Random(0).shuffle(query_ids)

@@ -243,15 +243,20 @@ class EvalReport:
 
 
 def build_index(
-    folder: Path, dataset: BeirDataset, embedder: Embedder, progress: ProgressFactory | None = None
+    folder: Path,
+    dataset: BeirDataset,
+    embedder: Embedder,
+    progress: ProgressFactory | None = None,
+    policy: index.MergePolicy = index.DEFAULT_POLICY,
 ) -> dict[int, str]:
-    """Index the corpus in a new folder, each document a paper keyed by its BEIR id; returns paper id -> BEIR id."""
+    """Index the corpus in a new folder, each document a paper keyed by its BEIR id; returns paper id -> BEIR id.
+    `policy` chooses the kind of FAISS file (benchmarks compare them on judged queries)."""
     source = f"beir:{dataset.name}"
     papers = tuple(
         DigestPaper(title=title, abstract=text, date=None, source=source, line=number, key=doc_id)
         for number, (doc_id, title, text) in enumerate(dataset.corpus, start=1)
     )
-    index.update(folder, [Digest(source=source, dates=(), papers=papers)], embedder, progress=progress)
+    index.update(folder, [Digest(source=source, dates=(), papers=papers)], embedder, progress=progress, policy=policy)
     with SearchIndex(folder) as search_index:
         return {search_index.resolve(doc_id).id: doc_id for doc_id, _, _ in dataset.corpus}
 
