@@ -153,7 +153,7 @@ def test_interrupted_ray_update_resumes_locally_without_embedding_again(tmp_path
 
 @pytest.mark.ray
 @loopback
-def test_cli_update_on_ray_reports_like_a_local_update(tmp_path, runner, local_ray, abstracts, monkeypatch):
+def test_cli_update_and_rebuild_on_ray_report_like_local_ones(tmp_path, runner, local_ray, abstracts, monkeypatch):
     monkeypatch.setenv("SEMSEARCH_EMBEDDER", "tests.fakes:HashingEmbedder")
     source = tmp_path / "papers.jsonl"
     source.write_text(
@@ -165,6 +165,11 @@ def test_cli_update_on_ray_reports_like_a_local_update(tmp_path, runner, local_r
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["added"] == report["embedded"] == report["papers"] == PAPERS
+
+    result = runner.invoke(cli, ["rebuild", "--index", str(tmp_path / "idx"), "--ray", "local", "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["embedded"] == report["papers"] == PAPERS and report["added"] == 0
 
 
 @pytest.mark.ray

@@ -149,6 +149,9 @@ class RayEmbedder:
             settings["include_dashboard"] = False
         else:
             log.info("Connecting to the Ray cluster at %s...", self.address)
+            # Ray tries an address nobody answers at 20 times, about 35 s each, and no signal stops it meanwhile;
+            # one try makes it a one-line error in under a minute (a value set by the user wins).
+            os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "1")
         try:
             ray.init(address=self.address, **settings)
         except (ConnectionError, RuntimeError, ValueError) as exc:
