@@ -182,14 +182,17 @@ def test_update_ray_local_from_a_fresh_process(tmp_path, abstracts):
         "".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in abstracts.papers[:50])
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "SEMSEARCH_EMBEDDER": "tests.fakes:HashingEmbedder"}
-    done = subprocess.run(
-        [sys.executable, "-m", "semsearch", "update", str(source), "--index", str(tmp_path / "idx"), "--ray", "local",
-         "--json"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+    command = [sys.executable, "-m", "semsearch", "update", str(source), "--index", str(tmp_path / "idx"), "--ray",
+               "local", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["papers"] == 50  # stdout holds the JSON document alone
     assert "Starting a local Ray instance" in done.stderr
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["embedded"] == 0
+    assert "Ray" not in again.stderr  # nothing to embed: no cluster started
 
 
 @pytest.mark.ray

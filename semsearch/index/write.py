@@ -400,6 +400,8 @@ def _embedded_chunks(
     once per chunk.
     """
     stream = getattr(embedder, "embed_stream", None)
+    if not texts:
+        return
     if stream is None:
         for start in range(0, len(texts), EMBED_CHECKPOINT):
             positions = list(range(start, min(start + EMBED_CHECKPOINT, len(texts))))

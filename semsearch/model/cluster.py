@@ -177,10 +177,10 @@ class RayEmbedder:
         self, texts: Sequence[str], progress: Progress | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(positions in `texts`, their vectors) as the workers finish them, in no fixed order; every text once."""
-        self.prepare()
         self.texts_per_node = Counter()
         if not texts:
-            return
+            return  # nothing to embed is no reason to start or join a cluster
+        self.prepare()
         ray = self._ray
         dataset = ray.data.from_items([{"position": i, "text": text} for i, text in enumerate(texts)])
         embedded = dataset.map_batches(
