@@ -8,6 +8,7 @@ two-node test cluster starts after it is shut down.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -149,6 +150,27 @@ def test_interrupted_ray_update_resumes_locally_without_embedding_again(tmp_path
     got, expected = _vectors_by_key(folder, 256), _vectors_by_key(reference, 256)
     assert got.keys() == expected.keys()
     assert all(np.array_equal(got[key], expected[key]) for key in expected)
+
+
+@pytest.mark.ray
+@loopback
+def test_a_worker_with_another_model_fails_the_update_in_one_line_and_writes_nothing(tmp_path, local_ray, abstracts):
+    from semsearch.errors import ClusterError
+    from semsearch.model.cluster import RayEmbedder
+
+    other_model = functools.partial(HashingEmbedder, 256, "other/model")
+    folder = tmp_path / "index"
+    with RayEmbedder(HashingEmbedder(), "local", worker_embedder=other_model) as cluster:
+        with pytest.raises(ClusterError) as caught:
+            index.update(folder, [abstracts], cluster)
+    message = str(caught.value)
+    assert message.startswith("a Ray worker built other/model (256-d), but the index records test/hashing")
+    assert "\n" not in message
+    store = Store.open(folder)
+    try:
+        assert store.paper_count() == 0 and store.pending_count() == 0
+    finally:
+        store.close()
 
 
 @pytest.mark.ray

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -137,13 +138,17 @@ class RayEmbedder:
         if not ray.is_initialized():
             self._connect()
         context = ray.data.DataContext.get_current()
-        # semsearch draws its own progress bar on stderr; Ray Data's bars and per-run notices would interleave.
+        # semsearch draws its own progress bar on stderr; Ray Data's bars and per-run notices would interleave, and
+        # a worker's failure is reported as one error line (embed_stream), not also as Ray Data's stack traces.
+        # Ray Data keeps all of it in its own log file (/tmp/ray/session_latest/logs/ray-data).
         context.enable_progress_bars = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
 
     def _connect(self) -> None:
         ray = self._ray
-        settings: dict[str, Any] = {"logging_level": logging.WARNING}
+        # Workers' output stays in Ray's session logs (/tmp/ray/session_latest/logs): a worker's failure reaches
+        # this process as one error line (below), not as a traceback for each retry on stderr.
+        settings: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if self.address == LOCAL:
             log.info("Starting a local Ray instance...")
             settings["include_dashboard"] = False
@@ -207,11 +212,11 @@ class RayEmbedder:
         except SemsearchError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray wraps a worker's error in its own exception types
-            cause = _root_cause(exc)
-            if isinstance(cause, SemsearchError):
-                raise type(cause)(str(cause)) from exc
+            kind, message = _worker_error(exc)
+            if kind.startswith("semsearch."):
+                raise ClusterError(message) from exc
             raise ClusterError(
-                f"embedding on the Ray cluster failed ({cause.__class__.__name__}: {_first_line(cause)}); "
+                f"embedding on the Ray cluster failed ({kind.rpartition('.')[2]}: {message}); "
                 "the vectors embedded up to the last checkpoint are kept, so run the same command again"
             ) from exc
         if not seen.all():
@@ -231,16 +236,29 @@ class RayEmbedder:
         return self._local.embed_query(text)
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost cause Ray kept of a worker's error (Ray chains its wrappers; RayTaskError keeps `.cause`)."""
+# The last line of a Python traceback: `module.ErrorType: message`.
+_ERROR_LINE = re.compile(r"^((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _worker_error(exc: BaseException) -> tuple[str, str]:
+    """The type and message of the error a worker raised, read from the exceptions Ray wrapped it in.
+
+    A worker's exception reaches this process as text: Ray keeps its traceback in the message of the error it
+    raises here (ActorDiedError for a failed start, RayTaskError for a failed batch) and chains its own on top.
+    """
+    found: tuple[str, str] | None = None
     seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        inner = getattr(exc, "cause", None) or exc.__cause__
-        if not isinstance(inner, BaseException):
-            break
-        exc = inner
-    return exc
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for line in _ANSI.sub("", str(current)).splitlines():
+            match = _ERROR_LINE.match(line.strip())
+            if match and not match.group(1).startswith("ray."):
+                found = (match.group(1), match.group(2))
+        inner = getattr(current, "cause", None)
+        current = current.__cause__ or (inner if isinstance(inner, BaseException) else None) or current.__context__
+    return found or (exc.__class__.__name__, _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:
