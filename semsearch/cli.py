@@ -258,6 +258,64 @@ def precision_option(what: str) -> Callable[[Callable], Callable]:
     )
 
 
+def ray_options(func: Callable) -> Callable:
+    """--ray and its pool's size: embed on a Ray cluster instead of this process (`update`, `rebuild`)."""
+    options = [
+        click.option(
+            "--ray",
+            "ray_address",
+            metavar="ADDRESS",
+            default=None,
+            help="Embed on a Ray cluster: `local` starts one on this machine, `auto` joins the one this machine "
+            "belongs to, or give its address. Reading and the commit stay here. Needs `pip install 'semsearch[ray]'`.",
+        ),
+        click.option(
+            "--ray-workers",
+            type=click.IntRange(min=1),
+            metavar="N",
+            default=None,
+            help="Ray workers embedding at once, each loading the model once.  [default: 1]",
+        ),
+        click.option(
+            "--ray-cpus-per-worker",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="C",
+            default=None,
+            help="CPUs each Ray worker takes (an int8 worker embeds that many texts at a time).  [default: 1]",
+        ),
+        click.option(
+            "--ray-gpus-per-worker",
+            type=click.FloatRange(min=0),
+            metavar="G",
+            default=None,
+            help="GPUs each Ray worker takes (fp32 indexes only: the int8 model runs on CPUs).  [default: 0]",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@contextmanager
+def _on_cluster(
+    embedder: Any, address: str | None, workers: int | None, cpus: float | None, gpus: float | None
+) -> Iterator[Any]:
+    """The embedder itself, or with --ray one that embeds documents on the cluster (shut down afterwards)."""
+    if address is None:
+        given = [name for name, value in (("--ray-workers", workers), ("--ray-cpus-per-worker", cpus),
+                                          ("--ray-gpus-per-worker", gpus)) if value is not None]
+        if given:
+            raise click.UsageError(f"{given[0]} needs --ray ADDRESS (local, auto, or the cluster's address)")
+        yield embedder
+        return
+    from semsearch.model.cluster import RayEmbedder
+
+    with RayEmbedder(
+        embedder, address, workers=workers or 1, cpus_per_worker=cpus or 1.0, gpus_per_worker=gpus or 0.0
+    ) as cluster:
+        yield cluster
+
+
 def _print_json(document: Any) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
@@ -368,6 +426,7 @@ def _report_rebuild(report, reuse_vectors: bool, as_json: bool) -> None:
 @date_option
 @format_option
 @precision_option("for a new index (an existing one keeps the variant it records; `rebuild --precision` switches)")
+@ray_options
 @click.option("--no-wait", is_flag=True, help="Fail at once if another update is writing to the index.")
 @json_option
 @click.pass_context
@@ -378,6 +437,10 @@ def update(
     default_date,
     input_format: str,
     precision: str | None,
+    ray_address: str | None,
+    ray_workers: int | None,
+    ray_cpus_per_worker: float | None,
+    ray_gpus_per_worker: float | None,
     no_wait: bool,
     as_json: bool,
 ) -> None:
@@ -392,8 +455,11 @@ def update(
 
     date = default_date.date() if default_date else None
     given = _with_stdin(list(inputs), date, None if input_format == "auto" else input_format)
-    embedder = _embedder(ctx, index_path, precision)
-    with _progress_bar("Embedding", embedder) as progress:
+    local = _embedder(ctx, index_path, precision)
+    with (
+        _on_cluster(local, ray_address, ray_workers, ray_cpus_per_worker, ray_gpus_per_worker) as embedder,
+        _progress_bar("Embedding", embedder) as progress,
+    ):
         report = index.update(
             index_path,
             given,
@@ -529,6 +595,7 @@ def _with_stdin(inputs: list[Path], default_date, input_format: str | None) -> l
     help="Keep the stored vectors and only rebuild the search structure from them (a fast repair).",
 )
 @precision_option("to re-embed with (default: the one the index records)")
+@ray_options
 @click.option("--no-wait", is_flag=True, help="Fail at once if another update is writing to the index.")
 @json_option
 @click.pass_context
@@ -540,6 +607,10 @@ def rebuild(
     input_format: str,
     reuse_vectors: bool,
     precision: str | None,
+    ray_address: str | None,
+    ray_workers: int | None,
+    ray_cpus_per_worker: float | None,
+    ray_gpus_per_worker: float | None,
     no_wait: bool,
     as_json: bool,
 ) -> None:
@@ -549,8 +620,11 @@ def rebuild(
     """
     from semsearch import index
 
-    embedder = _embedder(ctx, index_path, precision)
-    with _progress_bar("Embedding", embedder) as progress:
+    local = _embedder(ctx, index_path, precision)
+    with (
+        _on_cluster(local, ray_address, ray_workers, ray_cpus_per_worker, ray_gpus_per_worker) as embedder,
+        _progress_bar("Embedding", embedder) as progress,
+    ):
         report = index.rebuild(
             index_path,
             inputs,

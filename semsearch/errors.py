@@ -57,6 +57,10 @@ class ModelUnavailableError(SemsearchError):
     """The bundled embedding model could not be loaded."""
 
 
+class ClusterError(SemsearchError):
+    """Embedding on a Ray cluster is not possible (Ray is not installed, the cluster is unreachable) or failed."""
+
+
 class DiskFullError(SemsearchError):
     """The file system holding the index ran out of space during a write; names the folder and the file."""
 

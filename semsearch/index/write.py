@@ -32,7 +32,7 @@ from semsearch.index.merge import (
 from semsearch.ingest.digest import Digest, read_digests
 from semsearch.keys import content_hash, document_text, normalize_title, paper_key
 from semsearch.model.embed import Embedder
-from semsearch.progress import ProgressFactory
+from semsearch.progress import Progress, ProgressFactory
 from semsearch.search.resolve import resolve_paper_id
 from semsearch.storage.locking import write_lock
 from semsearch.storage.store import Store
@@ -372,11 +372,12 @@ def _embed_with_checkpoints(
     vectors = store.pending_vectors(texts.keys(), embedder.model_id, embedder.dim)
     missing = [h for h in texts if h not in vectors]
     step = progress(len(missing)) if (progress is not None and missing) else None
-    for start in range(0, len(missing), EMBED_CHECKPOINT):
-        chunk = missing[start : start + EMBED_CHECKPOINT]
-        chunk_vectors = embedder.embed_documents([texts[h] for h in chunk], progress=step)
-        if chunk_vectors.shape != (len(chunk), embedder.dim):
+    done = 0
+    for positions, chunk_vectors in _embedded_chunks(embedder, [texts[h] for h in missing], step):
+        if chunk_vectors.shape != (len(positions), embedder.dim):
             raise SemsearchError(f"the embedding model returned vectors of shape {chunk_vectors.shape}")
+        chunk = [missing[i] for i in positions]
+        done += len(chunk)
         _ensure_room_for_checkpoint(store, len(chunk), embedder.dim)
         with store.transaction():
             store.save_pending_vectors(embedder.model_id, zip(chunk, chunk_vectors))
@@ -384,7 +385,37 @@ def _embed_with_checkpoints(
         # holds nothing committed and can be truncated, giving its space back.
         store.give_back_space()
         vectors.update(zip(chunk, chunk_vectors))
+    if done != len(missing):
+        raise SemsearchError(f"the embedding model returned {done} vectors for {len(missing)} papers")
     return vectors, len(missing)
+
+
+def _embedded_chunks(
+    embedder: Embedder, texts: list[str], step: Progress | None
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """(positions in `texts`, their vectors) in chunks of EMBED_CHECKPOINT, each worth a checkpoint.
+
+    An embedder that streams (a Ray cluster, semsearch/model/cluster.py) embeds all the texts in one run, so its
+    workers load the model once, and its vectors are checkpointed as they come back; any other embedder is called
+    once per chunk.
+    """
+    stream = getattr(embedder, "embed_stream", None)
+    if not texts:
+        return
+    if stream is None:
+        for start in range(0, len(texts), EMBED_CHECKPOINT):
+            positions = list(range(start, min(start + EMBED_CHECKPOINT, len(texts))))
+            yield positions, embedder.embed_documents([texts[i] for i in positions], progress=step)
+        return
+    positions, parts = [], []
+    for batch_positions, batch_vectors in stream(texts, step):
+        positions.extend(int(i) for i in batch_positions)
+        parts.append(batch_vectors)
+        if len(positions) >= EMBED_CHECKPOINT:
+            yield positions, np.concatenate(parts)
+            positions, parts = [], []
+    if positions:
+        yield positions, np.concatenate(parts)
 
 
 def _ensure_room_for_checkpoint(store: Store, count: int, dim: int) -> None:

@@ -89,11 +89,13 @@ class SentenceTransformerEmbedder:
     time torch is loaded anyway (an update), and kept in the cache folder.
     """
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 32, device: str = "cpu") -> None:
         self.model_id = BUNDLED_MODEL_ID
         self.dim = BUNDLED_MODEL_DIM
         self._model_dir = model_dir
         self._batch_size = batch_size
+        # "cuda" on a GPU worker of a Ray cluster (semsearch/model/cluster.py); questions always run on the CPU.
+        self._device = device
         self._model = None
         self._fast = None
         self._fast_failed = os.environ.get(QUERY_BACKEND_ENVVAR, "").lower() == "torch"
@@ -151,7 +153,7 @@ class SentenceTransformerEmbedder:
             try:
                 from sentence_transformers import SentenceTransformer
 
-                model = SentenceTransformer(str(model_dir), device="cpu")
+                model = SentenceTransformer(str(model_dir), device=self._device)
             except Exception as exc:  # any loader failure means the same thing to a user
                 raise ModelUnavailableError(
                     f"could not load the embedding model from {model_dir} ({exc.__class__.__name__}: {exc}); "
@@ -211,10 +213,13 @@ class QuantizedEmbedder:
     never asked with fp32 vectors.
     """
 
-    def __init__(self, model_dir: Path | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, threads: int | None = None) -> None:
         self.model_id = model_id_for(INT8)
         self.dim = BUNDLED_MODEL_DIM
         self._model_dir = model_dir
+        # Parallel one-text calls for documents (default: this machine's cores, at most 4); a Ray worker passes
+        # the CPUs the cluster gave it, as every core of its node is visible to it.
+        self._threads = threads
         self._encoder = None
 
     def _load(self):
@@ -270,19 +275,22 @@ class QuantizedEmbedder:
 
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Embed abstracts one per call on every core, so each vector depends on its text alone."""
-        return self._load().embed_each(texts, progress)
+        return self._load().embed_each(texts, progress, workers=self._threads)
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one question with the same int8 session, and the same call, as the documents."""
         return self._load().embed_query(text)
 
 
-def bundled_embedder(precision: str = DEFAULT_PRECISION) -> Embedder:
-    """The bundled model at `precision` (fp32 or int8)."""
+def bundled_embedder(precision: str = DEFAULT_PRECISION, device: str = "cpu", threads: int | None = None) -> Embedder:
+    """The bundled model at `precision` (fp32 or int8); fp32 may run on a GPU (`device="cuda"`), int8 only on CPUs,
+    with `threads` parallel calls."""
     if precision == FP32:
-        return SentenceTransformerEmbedder()
+        return SentenceTransformerEmbedder(device=device)
     if precision == INT8:
-        return QuantizedEmbedder()
+        if device != "cpu":
+            raise ValueError(f"the int8 model runs on CPUs only, not on {device!r}")
+        return QuantizedEmbedder(threads=threads)
     raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
