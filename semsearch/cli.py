@@ -1016,9 +1016,10 @@ def news(
         return
     if output == "bibtex":
         _print_bibtex([pick.paper for pick in picks])
-        return
     if not picks:
         click.echo("No new papers." if not picks.new_papers else "No new paper matched a watch or a like.", err=True)
+        return
+    if output == "bibtex":
         return
     key_width = max(len(pick.paper.key) for pick in picks)
     unmatched_shown = False

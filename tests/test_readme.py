@@ -26,7 +26,10 @@ NOT_RUN = {
     "serve": "serves until stopped",
     "eval": "minutes of embedding; its figures are the tables under it",
 }
-# Commands that change an index run on a fresh one; the others read the shared seed index.
+# Commands that change an index run on a fresh one (shared by all such examples, in README order); the others read
+# the shared seed index. A console block that starts with `update` and goes on with other commands (watch, like,
+# news) is a session: all of its commands run in order on an index of their own, so an example can show state
+# that carries from one command to the next.
 WRITES = {"update", "rebuild", "remove"}
 # Output lines that differ from run to run, by command and first word.
 VOLATILE = {"info": {"size", "updated"}}
@@ -67,6 +70,7 @@ class Example:
     line: int
     args: list[str]
     output: list[str]
+    block: int = 0
 
     def __str__(self) -> str:
         return f"README.md:{self.line}: $ semsearch {shlex.join(self.args)}"
@@ -77,9 +81,11 @@ def console_examples() -> list[Example]:
     examples: list[Example] = []
     in_console = False
     current: Example | None = None
+    block = 0
     for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), start=1):
         if line.startswith("```"):
             in_console, current = line.strip() == "```console", None
+            block += 1
             continue
         if not in_console:
             continue
@@ -87,7 +93,7 @@ def console_examples() -> list[Example]:
             words = shlex.split(line[2:], comments=True)
             current = None
             if words[0] == "semsearch":  # not `curl ...` or `pbpaste | semsearch related -`
-                current = Example(number, words[1:], [])
+                current = Example(number, words[1:], [], block)
                 examples.append(current)
         elif current is not None:
             current.output.append(line.rstrip())
@@ -117,6 +123,20 @@ def check_output(example: Example, printed: str) -> None:
     assert actual == expected, f"{example}\n{diff}"
 
 
+def first_of(examples: list[Example], block: int) -> Example:
+    """The first example of a console block."""
+    return next(example for example in examples if example.block == block)
+
+
+def expand_globs(args: list[str]) -> list[str]:
+    """The arguments as a shell would pass them: a pattern (`hf_daily_2025-12-3*.txt`) becomes the sorted paths."""
+    expanded = []
+    for arg in args:
+        matches = sorted(str(path) for path in Path().glob(arg)) if any(c in arg for c in "*?[") else []
+        expanded += matches or [arg]
+    return expanded
+
+
 def test_readme_console_blocks_are_parsed():
     """The parser finds the examples this file relies on (a README reshuffle must not make the test vacuous)."""
     examples = console_examples()
@@ -131,12 +151,22 @@ def test_readme_console_examples_print_what_the_commands_print(tmp_path, monkeyp
     monkeypatch.chdir(REPO)  # the README's paths (../shared/data/...) are relative to the repository
     fresh = tmp_path / "index"
     runner = CliRunner()
-    for example in console_examples():
+    examples = console_examples()
+    sessions = {
+        example.block
+        for example in examples
+        if first_of(examples, example.block).args[0] == "update" and example.args[0] not in WRITES
+    }
+    for example in examples:
         if example.args[0] in NOT_RUN:
             continue
-        folder = fresh if example.args[0] in WRITES else int8_seed_index
+        if example.block in sessions:
+            folder = tmp_path / f"session-{example.block}"
+        else:
+            folder = fresh if example.args[0] in WRITES else int8_seed_index
         # The bundled int8 model, as `semsearch` picks for a new index and for one that records it, loaded once.
-        result = runner.invoke(cli, [*example.args, "--index", str(folder)], obj={"embedder": int8_embedder})
+        args = [*expand_globs(example.args), "--index", str(folder)]
+        result = runner.invoke(cli, args, obj={"embedder": int8_embedder})
         is_error = bool(example.output) and example.output[0].startswith("Error:")
         assert result.exit_code == (1 if is_error else 0), f"{example}\n{result.output}"
         check_output(example, result.output.replace(str(folder), "indexes/default"))
