@@ -13,7 +13,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,77 +109,80 @@ def serving(folder: Path) -> Iterator[str]:
         assert "Traceback" not in err, err
 
 
-def launch(playwright, tmp_path: Path):
-    """Chromium with a fresh profile folder for this run: nothing from an earlier run or another user leaks in."""
-    return playwright.chromium.launch_persistent_context(
-        str(tmp_path / "profile"),
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=CHROMIUM_ARGS,
-        viewport={"width": 1100, "height": 900},
-    )
-
-
-def test_ask_open_related_and_hostile_title_in_chromium(server_url, tmp_path):
+@contextmanager
+def browser_page(tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
+    """A page of Chromium with a fresh profile folder for this run (nothing from an earlier run or another user leaks
+    in), and the messages of any dialog it opened (a script that ran)."""
     sync_api = require_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     dialogs: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        context = launch(playwright, tmp_path)
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1100, "height": 900},
+        )
         try:
             page = context.new_page()
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.set_default_timeout(15_000)
-
-            # Ask a question in the search box: the answer page is bookmarkable and names the paper.
-            page.goto(server_url)
-            assert page.title() == "semsearch"
-            page.fill("#q", "ZeRO memory optimizations toward training trillion parameter models")
-            page.press("#q", "Enter")
-            page.wait_for_selector("li.hit")
-            assert "?q=ZeRO+memory+optimizations+toward+training+trillion+parameter+models" in page.url
-            first = page.locator("li.hit").first
-            assert first.locator(".title").inner_text() == ZERO_TITLE
-            assert first.locator(".dates").inner_text() == "May 6"
-            assert " ms" in page.locator("#summary").inner_text()
-            assert "65 papers from 2 digests" in " ".join(page.locator("footer").inner_text().split())
-            # The abstract is shown on demand.
-            abstract = first.locator(".abstract")
-            assert not abstract.is_visible()
-            first.locator("summary").click()
-            assert abstract.is_visible() and "Large deep learning models" in abstract.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "browser-results.png"), full_page=True)
-
-            # Its related papers: a new page about that paper, without the paper itself.
-            first.locator("a.related").click()
-            page.wait_for_selector(".source h1")
-            assert "/related?paper=zero-memory-optimizations-toward-" in page.url
-            assert page.locator(".source h1").inner_text() == ZERO_TITLE
-            related_titles = page.locator("li.hit .title").all_inner_texts()
-            assert len(related_titles) == 10 and ZERO_TITLE not in related_titles
-
-            # A digest's hostile title and abstract are text on the page, never markup.
-            page.fill("#q", "hostile markup sanitization in digests")
-            page.press("#q", "Enter")
-            page.wait_for_selector("li.hit")
-            hostile = page.locator("li.hit").first
-            assert hostile.locator(".title").inner_text() == HOSTILE_TITLE
-            hostile.locator("summary").click()
-            assert '<img src=x onerror="alert(2)">' in hostile.locator(".abstract").inner_text()
-            assert page.evaluate("document.scripts.length") == 0
-            assert page.evaluate("document.images.length") == 0
-            assert dialogs == []
-            page.screenshot(path=str(ARTIFACTS / "browser-hostile.png"), full_page=True)
-
-            # Phone width: everything fits, nothing scrolls sideways.
-            page.set_viewport_size({"width": 390, "height": 844})
-            page.goto(f"{server_url}?q=parallel+corpora+for+Indian+languages&digest=May+6")
-            page.wait_for_selector("li.hit")
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-            assert page.locator("#q").bounding_box()["width"] > 200
-            page.screenshot(path=str(ARTIFACTS / "browser-phone.png"), full_page=True)
+            yield page, dialogs
         finally:
             context.close()
+
+
+def test_ask_open_related_and_hostile_title_in_chromium(server_url, tmp_path):
+    with browser_page(tmp_path) as (page, dialogs):
+
+        # Ask a question in the search box: the answer page is bookmarkable and names the paper.
+        page.goto(server_url)
+        assert page.title() == "semsearch"
+        page.fill("#q", "ZeRO memory optimizations toward training trillion parameter models")
+        page.press("#q", "Enter")
+        page.wait_for_selector("li.hit")
+        assert "?q=ZeRO+memory+optimizations+toward+training+trillion+parameter+models" in page.url
+        first = page.locator("li.hit").first
+        assert first.locator(".title").inner_text() == ZERO_TITLE
+        assert first.locator(".dates").inner_text() == "May 6"
+        assert " ms" in page.locator("#summary").inner_text()
+        assert "65 papers from 2 digests" in " ".join(page.locator("footer").inner_text().split())
+        # The abstract is shown on demand.
+        abstract = first.locator(".abstract")
+        assert not abstract.is_visible()
+        first.locator("summary").click()
+        assert abstract.is_visible() and "Large deep learning models" in abstract.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "browser-results.png"), full_page=True)
+
+        # Its related papers: a new page about that paper, without the paper itself.
+        first.locator("a.related").click()
+        page.wait_for_selector(".source h1")
+        assert "/related?paper=zero-memory-optimizations-toward-" in page.url
+        assert page.locator(".source h1").inner_text() == ZERO_TITLE
+        related_titles = page.locator("li.hit .title").all_inner_texts()
+        assert len(related_titles) == 10 and ZERO_TITLE not in related_titles
+
+        # A digest's hostile title and abstract are text on the page, never markup.
+        page.fill("#q", "hostile markup sanitization in digests")
+        page.press("#q", "Enter")
+        page.wait_for_selector("li.hit")
+        hostile = page.locator("li.hit").first
+        assert hostile.locator(".title").inner_text() == HOSTILE_TITLE
+        hostile.locator("summary").click()
+        assert '<img src=x onerror="alert(2)">' in hostile.locator(".abstract").inner_text()
+        assert page.evaluate("document.scripts.length") == 0
+        assert page.evaluate("document.images.length") == 0
+        assert dialogs == []
+        page.screenshot(path=str(ARTIFACTS / "browser-hostile.png"), full_page=True)
+
+        # Phone width: everything fits, nothing scrolls sideways.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{server_url}?q=parallel+corpora+for+Indian+languages&digest=May+6")
+        page.wait_for_selector("li.hit")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert page.locator("#q").bounding_box()["width"] > 200
+        page.screenshot(path=str(ARTIFACTS / "browser-phone.png"), full_page=True)
 
 
 @pytest.fixture
@@ -190,58 +195,48 @@ def feed_server(tmp_path, seed_digest) -> Iterator[tuple[str, Path]]:
 
 
 def test_watch_like_update_and_read_the_feed_in_chromium(feed_server, tmp_path):
-    sync_api = require_browser()
     server_url, folder = feed_server
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    dialogs: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        context = launch(playwright, tmp_path)
-        try:
-            page = context.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.set_default_timeout(15_000)
+    with browser_page(tmp_path) as (page, dialogs):
 
-            # Nothing watched yet: the page says how to start; the 63 papers are new until marked as seen.
-            page.goto(server_url)
-            page.click("a.news-link")
-            assert "No watches or likes yet" in page.locator("main").inner_text()
-            assert page.locator("#summary").inner_text().startswith("63 new papers")
-            page.click("form.seen button")
-            page.wait_for_url("**/news")
-            assert page.locator("#summary").inner_text().startswith("0 new papers")
+        # Nothing watched yet: the page says how to start; the 63 papers are new until marked as seen.
+        page.goto(server_url)
+        page.click("a.news-link")
+        assert "No watches or likes yet" in page.locator("main").inner_text()
+        assert page.locator("#summary").inner_text().startswith("63 new papers")
+        page.click("form.seen button")
+        page.wait_for_url("**/news")
+        assert page.locator("#summary").inner_text().startswith("0 new papers")
 
-            # Add a watch through the form.
-            page.fill("input[name=question]", "traffic forecasting with graph neural networks over road sensors")
-            page.fill("input[name=name]", "traffic")
-            page.click("form.add-watch button")
-            page.wait_for_url("**/news")
-            assert "traffic: traffic forecasting" in page.locator("section.watches").inner_text()
+        # Add a watch through the form.
+        page.fill("input[name=question]", "traffic forecasting with graph neural networks over road sensors")
+        page.fill("input[name=name]", "traffic")
+        page.click("form.add-watch button")
+        page.wait_for_url("**/news")
+        assert "traffic: traffic forecasting" in page.locator("section.watches").inner_text()
 
-            # Like a paper from a result list: back on the same results, its button now says Unlike.
-            page.fill("#q", "ZeRO memory optimizations toward training trillion parameter models")
-            page.press("#q", "Enter")
-            page.wait_for_selector("li.hit")
-            results_url = page.url
-            first = page.locator("li.hit").first
-            assert first.locator(".title").inner_text() == ZERO_TITLE
-            first.locator("form.like button").click()
-            page.wait_for_url(results_url)
-            assert page.locator("li.hit").first.locator("form.like button").inner_text() == "Unlike"
+        # Like a paper from a result list: back on the same results, its button now says Unlike.
+        page.fill("#q", "ZeRO memory optimizations toward training trillion parameter models")
+        page.press("#q", "Enter")
+        page.wait_for_selector("li.hit")
+        results_url = page.url
+        first = page.locator("li.hit").first
+        assert first.locator(".title").inner_text() == ZERO_TITLE
+        first.locator("form.like button").click()
+        page.wait_for_url(results_url)
+        assert page.locator("li.hit").first.locator("form.like button").inner_text() == "Unlike"
 
-            # A new day arrives (an update while the server runs); the feed ranks it by the watch and the like.
-            new_day = write_digest(tmp_path / "new_2025-06-10.txt", "Jun 10, 2025", FEED_PAPERS)
-            index.update(folder, [new_day], HashingEmbedder())
-            page.goto(f"{server_url}news")
-            picks = page.locator("ol.picks li.hit")
-            assert page.locator("#summary").inner_text().startswith("3 new papers, 2 matching")
-            assert picks.nth(0).locator(".title").inner_text() in {FEED_PAPERS[0][0], FEED_PAPERS[1][0]}
-            matched = {picks.nth(i).locator(".title").inner_text(): picks.nth(i).locator(".matched").inner_text()
-                       for i in range(2)}
-            assert matched[FEED_PAPERS[0][0]].startswith("matched watch traffic")
-            assert matched[FEED_PAPERS[1][0]].startswith("matched like zero-memory-optimizations")
-            assert "ZeRO" in page.locator("section.likes").inner_text()
-            assert page.evaluate("document.scripts.length") == 0
-            assert dialogs == []
-            page.screenshot(path=str(ARTIFACTS / "browser-news.png"), full_page=True)
-        finally:
-            context.close()
+        # A new day arrives (an update while the server runs); the feed ranks it by the watch and the like.
+        new_day = write_digest(tmp_path / "new_2025-06-10.txt", "Jun 10, 2025", FEED_PAPERS)
+        index.update(folder, [new_day], HashingEmbedder())
+        page.goto(f"{server_url}news")
+        picks = page.locator("ol.picks li.hit")
+        assert page.locator("#summary").inner_text().startswith("3 new papers, 2 matching")
+        assert picks.nth(0).locator(".title").inner_text() in {FEED_PAPERS[0][0], FEED_PAPERS[1][0]}
+        matched = {picks.nth(i).locator(".title").inner_text(): picks.nth(i).locator(".matched").inner_text()
+                   for i in range(2)}
+        assert matched[FEED_PAPERS[0][0]].startswith("matched watch traffic")
+        assert matched[FEED_PAPERS[1][0]].startswith("matched like zero-memory-optimizations")
+        assert "ZeRO" in page.locator("section.likes").inner_text()
+        assert page.evaluate("document.scripts.length") == 0
+        assert dialogs == []
+        page.screenshot(path=str(ARTIFACTS / "browser-news.png"), full_page=True)
