@@ -374,6 +374,16 @@ def _latencies(search, qs: np.ndarray) -> tuple[list[float], list[set[int]]]:
     return times, found
 
 
+def recall_by_set(found: list[set[int]], truth: list[set[int]], question_sets: dict[str, np.ndarray]) -> str:
+    """Recall@10 of each question set (its questions lie in `found` and `truth` in the sets' order), as one line."""
+    recalls, offset = [], 0
+    for name, qs in question_sets.items():
+        pairs = zip(found[offset : offset + len(qs)], truth[offset : offset + len(qs)])
+        recalls.append(f"{name} {np.mean([len(a & b) / 10 for a, b in pairs]):.3f}")
+        offset += len(qs)
+    return ", ".join(recalls)
+
+
 def compare_indexes(
     ids: np.ndarray, vectors: np.ndarray, question_sets: dict[str, np.ndarray], nprobes: list[int], label: str
 ) -> None:
@@ -393,12 +403,7 @@ def compare_indexes(
     del exact
 
     def recall_per_set(found: list[set[int]]) -> str:
-        recalls, offset = [], 0
-        for name, qs in question_sets.items():
-            pairs = zip(found[offset : offset + len(qs)], truth[offset : offset + len(qs)])
-            recalls.append(f"{name} {np.mean([len(a & b) / 10 for a, b in pairs]):.3f}")
-            offset += len(qs)
-        return ", ".join(recalls)
+        return recall_by_set(found, truth, question_sets)
 
     def measure(index: VectorIndex, name: str, baseline: float | None) -> float:
         times, found = _latencies(lambda q: index.search(q, 100)[:10], everything)

@@ -91,12 +91,7 @@ def main() -> None:
     del flat
 
     def recall(found: list[set[int]]) -> str:
-        out, offset = [], 0
-        for name, qs in question_sets.items():
-            pairs = zip(found[offset : offset + len(qs)], truth[offset : offset + len(qs)])
-            out.append(f"{name} {np.mean([len(a & b) / 10 for a, b in pairs]):.3f}")
-            offset += len(qs)
-        return ", ".join(out)
+        return bench.recall_by_set(found, truth, question_sets)
 
     for kind in args.kinds:
         per_vector, reranks, knobs = KINDS[kind]
