@@ -139,9 +139,18 @@ def test_readers_during_writes_see_old_or_new_never_a_mix(tmp_path, hf_daily, se
         [sys.executable, "-c", READER, str(folder), str(stop)], env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    reads: queue.Queue[dict] = queue.Queue()
-    threading.Thread(target=lambda: [reads.put(json.loads(line)) for line in reader.stdout], daemon=True).start()
+    lines: queue.Queue[str] = queue.Queue()
+    # This thread is the only reader of the pipe (communicate() beside it could take half a line).
+    listener = threading.Thread(target=lambda: [lines.put(line) for line in reader.stdout], daemon=True)
+    listener.start()
     seen: list[dict] = []
+
+    def parsed(line: str) -> dict:
+        """One read; anything else on the reader's stdout (a library printing there) fails with the line itself."""
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            pytest.fail(f"the reader's stdout holds a line that is not one JSON document: {line!r}")
 
     def read_until(papers: int) -> None:
         """Collect the reader's reads until one has seen `papers` (so each commit is seen before the next)."""
@@ -149,7 +158,7 @@ def test_readers_during_writes_see_old_or_new_never_a_mix(tmp_path, hf_daily, se
         while not seen or seen[-1]["papers"] != papers:
             assert reader.poll() is None, reader.stderr.read()
             try:
-                seen.append(reads.get(timeout=max(0.0, deadline - time.monotonic())))
+                seen.append(parsed(lines.get(timeout=max(0.0, deadline - time.monotonic()))))
             except queue.Empty:
                 pytest.fail(f"the reader never saw the commit of {papers} papers; it saw {seen[-3:]}")
 
@@ -161,10 +170,11 @@ def test_readers_during_writes_see_old_or_new_never_a_mix(tmp_path, hf_daily, se
             read_until(committed[-1]["papers"])
     finally:
         stop.touch()
-    _, err = reader.communicate(timeout=60)
-    assert reader.returncode == 0, err
-    while not reads.empty():
-        seen.append(reads.get())
+    reader.wait(timeout=60)
+    listener.join(timeout=60)
+    assert reader.returncode == 0, reader.stderr.read()
+    while not lines.empty():
+        seen.append(parsed(lines.get()))
 
     assert committed[-1]["papers"] == 63 + 3506
     states = [{name: read[name] for name in ("papers", "recent", "vector_file", "word_file")} for read in seen]
