@@ -43,3 +43,15 @@ def write_hostile_digest(folder: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def hard_wrap(text: str, width: int = 70) -> str:
+    """Prose hard-wrapped at `width` characters, the way an e-mail client or a copied page breaks it."""
+    lines, current = [], ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    return "\n".join(lines + [current])

@@ -20,6 +20,7 @@ from semsearch.ingest.readers.layout import Kind, classify, looks_like_author_li
 from semsearch.ingest.readers.records import shorten
 from semsearch.keys import normalize_title
 from tests.conftest import DATA_DIR
+from tests.helpers import hard_wrap
 
 pytestmark = pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"real data folder {DATA_DIR} is absent")
 
@@ -122,17 +123,6 @@ LINKS = [
 LINK_PLACES = ["none", "before title", "after title", "after abstract"]
 
 
-def _wrap(text: str, width: int) -> str:
-    lines, current = [], ""
-    for word in text.split():
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    return "\n".join(lines + [current])
-
-
 @st.composite
 def pages(draw: st.DrawFn) -> tuple[str, list[_Paper], bool, list[str]]:
     """A page: (its text, the papers on it, whether their links are on it, the titles that lack an abstract)."""
@@ -164,7 +154,7 @@ def pages(draw: st.DrawFn) -> tuple[str, list[_Paper], bool, list[str]]:
         elif link_place == "after abstract":
             after.insert(draw(st.integers(0, len(after))), arxiv_link)
         width = draw(st.sampled_from([0, 0, 40, 72]))
-        abstract = _wrap(paper.abstract, width) if width else paper.abstract
+        abstract = hard_wrap(paper.abstract, width) if width else paper.abstract
         title_block, abstract_block = paper.title, abstract
         if before:
             if draw(joined):

@@ -19,8 +19,8 @@ from semsearch.ingest.digest import (
     read_digests,
 )
 from semsearch.ingest.readers.sniff import NO_RECORDS
+from tests.helpers import DIGEST_HEADER, hard_wrap
 
-HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\n"
 ABSTRACT_A = "We study alpha. " * 20
 ABSTRACT_B = "We study beta in depth and report results. " * 8
 ABSTRACT_C = "Gamma is measured on three benchmarks. " * 8
@@ -149,7 +149,7 @@ def test_crlf_bom_trailing_spaces_and_blank_runs_parse_the_same(seed_digest: Pat
 def test_multi_line_abstract_and_lost_blank_line() -> None:
     wrapped = ABSTRACT_A.strip().replace("alpha. We", "alpha.\n   We", 3)
     text = (
-        HEADER
+        DIGEST_HEADER
         + f"May 6\n\nFirst Title\n\n{wrapped}\n\nSecond  Title\n{ABSTRACT_B}\n\n\n\nThird Title\n\n{ABSTRACT_C}\n"
     )
     digest = parse_digest_text(text, "x.txt")
@@ -214,7 +214,7 @@ def test_duplicate_title_in_one_file_keeps_the_first() -> None:
 def test_date_line_forms_and_where_the_year_comes_from(
     line: str, name: str, default: datetime.date | None, expected: str
 ) -> None:
-    digest = parse_digest_text(HEADER + f"{line}\n\nA Title\n\n{ABSTRACT_A}\n", name, default_date=default)
+    digest = parse_digest_text(DIGEST_HEADER + f"{line}\n\nA Title\n\n{ABSTRACT_A}\n", name, default_date=default)
     assert digest.dates == (expected,)
     assert digest.papers[0].date == expected
 
@@ -223,7 +223,7 @@ def test_date_line_forms_and_where_the_year_comes_from(
     ("line", "name"), [("Feb 30", "digest.txt"), ("Feb 29", "hf_daily_2025-03-01.txt"), ("Apr 31, 2024", "d.txt")]
 )
 def test_impossible_date_is_an_error_with_its_line(line: str, name: str) -> None:
-    error = _raises(HEADER + f"{line}\n\nA Title\n\n{ABSTRACT_A}\n", name)
+    error = _raises(DIGEST_HEADER + f"{line}\n\nA Title\n\n{ABSTRACT_A}\n", name)
     assert error.source == name and error.line == 9
     assert line in str(error) and "not a real date" in str(error)
 
@@ -240,7 +240,7 @@ def test_a_later_date_line_switches_the_date() -> None:
 
 
 def test_digest_without_a_date_line_uses_the_default_date_or_none() -> None:
-    text = HEADER + "Daily Papers\n\n" + f"First\n\n{ABSTRACT_A}\n\nSecond\n\n{ABSTRACT_B}\n"
+    text = DIGEST_HEADER + "Daily Papers\n\n" + f"First\n\n{ABSTRACT_A}\n\nSecond\n\n{ABSTRACT_B}\n"
     undated = parse_digest_text(text, "d.txt")
     assert [(paper.title, paper.date) for paper in undated.papers] == [("First", None), ("Second", None)]
     assert undated.dates == ()
@@ -261,17 +261,17 @@ def _skips(text: str, name: str = "digest.txt") -> tuple[list[str], tuple[str, .
 
 
 def test_title_without_abstract_at_the_end_is_skipped_naming_its_line() -> None:
-    titles, warnings = _skips(HEADER + f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\nLonely Title\n\n\n")
+    titles, warnings = _skips(DIGEST_HEADER + f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\nLonely Title\n\n\n")
     assert titles == ["First"] and len(warnings) == 1
     assert warnings[0].startswith("digest.txt:15: the title 'Lonely Title' has no abstract")
     assert warnings[0].endswith("skipped this block, read the rest")
     # A file where nothing can be read is still an error, naming the line.
-    error = _raises(HEADER + "May 6\n\nLonely Title\n")
+    error = _raises(DIGEST_HEADER + "May 6\n\nLonely Title\n")
     assert error.line == 11 and "no abstract" in str(error)
 
 
 def test_two_titles_in_a_row_skip_the_first_title() -> None:
-    text = HEADER + f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\nMissing Its Abstract\n\nNext Title\n\n{ABSTRACT_B}\n"
+    text = DIGEST_HEADER + f"May 6\n\nFirst\n\n{ABSTRACT_A}\n\nMissing Its Abstract\n\nNext Title\n\n{ABSTRACT_B}\n"
     titles, warnings = _skips(text)
     assert titles == ["First", "Next Title"]
     assert len(warnings) == 1 and warnings[0].startswith("digest.txt:15: the title 'Missing Its Abstract'")
@@ -299,7 +299,7 @@ def test_empty_file_is_an_error(tmp_path: Path, content: bytes) -> None:
     assert caught.value.source == str(target)
 
 
-@pytest.mark.parametrize("text", [HEADER, HEADER + "May 6\n\n", "new\n\nSubscribe\n\n\n"])
+@pytest.mark.parametrize("text", [DIGEST_HEADER, DIGEST_HEADER + "May 6\n\n", "new\n\nSubscribe\n\n\n"])
 def test_digest_with_no_papers_is_an_error(text: str) -> None:
     error = _raises(text)
     assert "no papers found" in str(error) and "'May 6'" in str(error)
@@ -395,18 +395,6 @@ def _seed_papers(seed_digest: Path, count: int) -> list[DigestPaper]:
     return list(parse_digest_file(seed_digest).papers[:count])
 
 
-def _wrap(text: str, width: int = 70) -> str:
-    """Hard-wrap prose the way an e-mail client does."""
-    lines, current = [], ""
-    for word in text.split():
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    return "\n".join(lines + [current])
-
-
 def test_a_copied_daily_page_with_cards_metadata_and_links(seed_digest: Path) -> None:
     one, two, three, four = _seed_papers(seed_digest, 4)
     text = (
@@ -414,7 +402,7 @@ def test_a_copied_daily_page_with_cards_metadata_and_links(seed_digest: Path) ->
         "Jun 10, 2025\n\n"
         f"1. {one.title}\nhttps://huggingface.co/papers/2506.01234\nSubmitted by akhaliq\n"
         "Ada Lovelace, Alan M. Turing, Grace Hopper\nUpvote\n42\n\n"
-        f"{_wrap(one.abstract)}\n\n"
+        f"{hard_wrap(one.abstract)}\n\n"
         f"2) {two.title}\nPublished on Jun 9, 2025\nAuthors: Donald Knuth, Edsger W. Dijkstra\n\n"
         f"Abstract\n{two.abstract}\n\nView arXiv page\nView PDF\nAdd to collection\n\n"
         f"#3 {three.title} (arxiv.org/abs/2506.01236)\n· 7 authors\n\n"
