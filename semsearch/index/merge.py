@@ -42,9 +42,9 @@ class MergePolicy:
     # (scripts/bench.py --only switch). Below it, product quantization has too few vectors to train on well.
     compressed_from: int = 20_000
     # From this many papers on, the FAISS file is an inverted-file (IVF) index, trained once and extended in place.
-    # At 1M papers the compressed scan answered in 4.7 ms p50 at recall@10 0.998, while IVF4096 needed nprobe 1024
-    # for 0.978 on off-field questions in 5.2 ms (scripts/bench.py --only ann); a scan grows with the collection, so
-    # IVF pays only past a couple of million papers.
+    # At 1M papers the compressed scan answered in 5.8 ms p50 at recall@10 0.994 on off-field questions, while
+    # IVF4096 needed nprobe 1024 for 0.983 in 21.9 ms (scripts/bench.py --only ann); a scan grows with the
+    # collection, so IVF pays only past a couple of million papers.
     approximate_from: int = 2_000_000
     # An IVF index is extended in place until the collection is this many times the size it was trained on; then
     # its lists hold ~4x the vectors they were sized for (each search ~4x slower) and the next merge trains anew.
