@@ -230,10 +230,13 @@ def format_option(func: Callable) -> Callable:
     )(func)
 
 
-def _embedder(ctx: click.Context, index_path: Path | None = None, precision: str | None = None):
+def _embedder(
+    ctx: click.Context, index_path: Path | None = None, precision: str | None = None, *, reembed: bool = False
+):
     """The embedder from the context (tests inject a fake one), else the bundled model.
 
-    Without an explicit precision, an existing index is embedded and asked with the variant it records.
+    Without an explicit precision, an existing index is embedded and asked with the variant it records;
+    `reembed` (a rebuild that embeds every paper again) takes the current reading length.
     """
     obj = ctx.obj or {}
     if obj.get("embedder") is not None:
@@ -244,7 +247,7 @@ def _embedder(ctx: click.Context, index_path: Path | None = None, precision: str
         return embedder_from_spec(precision=precision)
     from semsearch.index import embedder_for
 
-    return embedder_for(index_path, precision)
+    return embedder_for(index_path, precision, reembed=reembed)
 
 
 def precision_option(what: str) -> Callable[[Callable], Callable]:
@@ -620,7 +623,7 @@ def rebuild(
     """
     from semsearch import index
 
-    local = _embedder(ctx, index_path, precision)
+    local = _embedder(ctx, index_path, precision, reembed=not reuse_vectors)
     with (
         _on_cluster(local, ray_address, ray_workers, ray_cpus_per_worker, ray_gpus_per_worker) as embedder,
         _progress_bar("Embedding", embedder) as progress,

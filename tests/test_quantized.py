@@ -15,7 +15,7 @@ import pytest
 
 from semsearch.errors import ModelMismatchError, ModelUnavailableError
 from semsearch.keys import document_text
-from semsearch.model.bundled import BUNDLED_MODEL_ID, fast_query_dir, file_sha256, model_id_for, precision_of
+from semsearch.model.bundled import MAX_TOKENS, fast_query_dir, file_sha256, model_id_for, precision_of
 from semsearch.model.embed import QuantizedEmbedder, SentenceTransformerEmbedder
 from semsearch.model.onnx import (
     DATA_NAME,
@@ -78,7 +78,7 @@ def test_quantizing_refuses_an_export_that_is_not_fp32(int8_embedder, tmp_path: 
 @pytest.mark.slow
 def test_int8_abstracts_stay_close_to_fp32(int8_embedder, arxiv):
     texts = [document_text(r["title"], r["abstract"]) for r in arxiv[:300]]
-    fp32 = OnnxQueryEncoder(fast_query_dir(FP32)).embed_documents(texts)
+    fp32 = OnnxQueryEncoder(fast_query_dir(FP32), max_tokens=MAX_TOKENS).embed_documents(texts)
     cosines = np.sum(fp32 * int8_embedder.embed_documents(texts), axis=1)
     assert cosines.min() >= 0.98 and cosines.mean() >= 0.99, (cosines.min(), cosines.mean())
 
@@ -174,10 +174,8 @@ def test_an_unwritable_cache_is_a_one_line_error(int8_embedder, tmp_path, monkey
     assert "\n" not in str(caught.value) and "SEMSEARCH_CACHE_DIR" in str(caught.value)
 
 
-def test_model_ids_name_the_variant():
-    assert model_id_for(FP32) == BUNDLED_MODEL_ID and model_id_for(INT8) == f"{BUNDLED_MODEL_ID}@int8"
-    assert precision_of(model_id_for(INT8)) == INT8 and precision_of("fake/hashing") is None
-    assert DEFAULT_PRECISION == INT8
+def test_new_indexes_are_int8():
+    assert DEFAULT_PRECISION == INT8 and precision_of(QuantizedEmbedder().model_id) == INT8
 
 
 def test_an_int8_index_records_its_variant_and_refuses_fp32_vectors(int8_seed_index):
@@ -185,7 +183,7 @@ def test_an_int8_index_records_its_variant_and_refuses_fp32_vectors(int8_seed_in
         assert search_index.info().model == model_id_for(INT8)
     with (
         SearchIndex(int8_seed_index, SentenceTransformerEmbedder()) as search_index,
-        pytest.raises(ModelMismatchError, match="@int8"),
+        pytest.raises(ModelMismatchError, match="@int8-512"),
     ):
         search_index.ask("anything", 3, mode="dense")
 

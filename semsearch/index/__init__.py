@@ -40,15 +40,21 @@ __all__ = [
 ]
 
 
-def embedder_for(folder: Path, precision: str | None = None) -> Embedder:
+def embedder_for(folder: Path, precision: str | None = None, *, reembed: bool = False) -> Embedder:
     """The embedder for the index at `folder`: the bundled model at `precision`, else at the variant the index
-    records (the default for a new index); SEMSEARCH_EMBEDDER's embedder when that is set."""
-    from semsearch.model.bundled import precision_of
+    records (the default for a new index); SEMSEARCH_EMBEDDER's embedder when that is set.
+
+    An index keeps the number of word pieces its vectors were made from, so its updates and questions match them;
+    `reembed` (a rebuild that embeds every paper again) takes the current reading instead, as a new index does.
+    """
+    from semsearch.model.bundled import MAX_TOKENS, variant_of
     from semsearch.model.embed import embedder_from_spec
 
-    if precision is None:
-        precision = precision_of(recorded_model(folder))
-    return embedder_from_spec(precision=precision)
+    recorded = variant_of(recorded_model(folder))
+    if precision is None and recorded is not None:
+        precision = recorded[0]
+    keep = recorded is not None and not reembed and precision == recorded[0]
+    return embedder_from_spec(precision=precision, max_tokens=recorded[1] if keep else MAX_TOKENS)
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.errors import ClusterError, SemsearchError
-from semsearch.model.bundled import precision_of
+from semsearch.model.bundled import precision_of, variant_of
 from semsearch.model.embed import EMBEDDER_ENVVAR, Embedder, bundled_embedder, embedder_from_spec
 from semsearch.model.precision import INT8
 from semsearch.progress import Progress
@@ -78,9 +78,10 @@ class _EmbedWorker:
 def _worker_embedder(local: Embedder, device: str, threads: int) -> Callable[[], Embedder]:
     """How a worker builds the index's embedder: the bundled model at its recorded variant, or the
     SEMSEARCH_EMBEDDER factory this process uses."""
-    precision = precision_of(local.model_id)
-    if precision is not None:
-        return functools.partial(bundled_embedder, precision, device, threads)
+    variant = variant_of(local.model_id)
+    if variant is not None:
+        precision, max_tokens = variant
+        return functools.partial(bundled_embedder, precision, device, threads, max_tokens)
     spec = os.environ.get(EMBEDDER_ENVVAR, "")
     if spec:
         return functools.partial(embedder_from_spec, spec)

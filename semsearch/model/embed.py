@@ -17,6 +17,7 @@ from semsearch.model.bundled import (
     BUNDLED_MODEL_ID,
     BUNDLED_WEIGHTS_SHA256,
     CACHE_ENVVAR,
+    MAX_TOKENS,
     bundled_model_dir,
     fast_query_dir,
     model_id_for,
@@ -28,8 +29,6 @@ from semsearch.progress import Progress
 # the index but never embed, and need not pay for the exporters' imports.
 
 log = logging.getLogger("semsearch")
-
-# Still importable from here until semsearch/index and semsearch/evaluation import them from `bundled`.
 
 # Texts per encode() call: small enough for a smooth progress bar, large enough to batch well.
 _CHUNK = 256
@@ -89,9 +88,12 @@ class SentenceTransformerEmbedder:
     time torch is loaded anyway (an update), and kept in the cache folder.
     """
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 32, device: str = "cpu") -> None:
-        self.model_id = BUNDLED_MODEL_ID
+    def __init__(
+        self, model_dir: Path | None = None, batch_size: int = 32, device: str = "cpu", max_tokens: int = MAX_TOKENS
+    ) -> None:
+        self.model_id = model_id_for(FP32, max_tokens)
         self.dim = BUNDLED_MODEL_DIM
+        self.max_tokens = max_tokens
         self._model_dir = model_dir
         self._batch_size = batch_size
         # "cuda" on a GPU worker of a Ray cluster (semsearch/model/cluster.py); questions always run on the CPU.
@@ -111,7 +113,7 @@ class SentenceTransformerEmbedder:
             try:
                 from semsearch.model import onnx
 
-                self._fast = onnx.OnnxQueryEncoder(folder)
+                self._fast = onnx.OnnxQueryEncoder(folder, max_tokens=self.max_tokens)
             except (ModelUnavailableError, ImportError) as exc:
                 problem = str(exc)
         if problem is not None:
@@ -140,7 +142,7 @@ class SentenceTransformerEmbedder:
                 from semsearch.model import onnx
 
                 folder.mkdir(parents=True, exist_ok=True)
-                onnx.export_onnx(self._model_dir or bundled_model_dir(), folder, model_id=self.model_id)
+                onnx.export_onnx(self._model_dir or bundled_model_dir(), folder, model_id=BUNDLED_MODEL_ID)
             except Exception as exc:  # noqa: BLE001 - questions still work through torch; say so and go on
                 log.warning("could not prepare the fast query model in %s (%s); questions will use torch", folder, exc)
         # Tried once per embedder: a failed export is not retried for every chunk of a long update.
@@ -167,6 +169,7 @@ class SentenceTransformerEmbedder:
                     f"the model at {model_dir} gives {found_dim}-d vectors, expected {self.dim}; "
                     "reinstall it with `bash scripts/setup`"
                 )
+            model.max_seq_length = self.max_tokens
             self._model = model
         return self._model
 
@@ -213,9 +216,10 @@ class QuantizedEmbedder:
     never asked with fp32 vectors.
     """
 
-    def __init__(self, model_dir: Path | None = None, threads: int | None = None) -> None:
-        self.model_id = model_id_for(INT8)
+    def __init__(self, model_dir: Path | None = None, threads: int | None = None, max_tokens: int = MAX_TOKENS) -> None:
+        self.model_id = model_id_for(INT8, max_tokens)
         self.dim = BUNDLED_MODEL_DIM
+        self.max_tokens = max_tokens
         self._model_dir = model_dir
         # Parallel one-text calls for documents (default: this machine's cores, at most 4); a Ray worker passes
         # the CPUs the cluster gave it, as every core of its node is visible to it.
@@ -232,14 +236,14 @@ class QuantizedEmbedder:
             # is too short to gain from a second thread (3.1 ms against 3.3 ms median on SciFact claims).
             if problem is None:
                 try:
-                    self._encoder = onnx.OnnxQueryEncoder(folder, threads=1)
+                    self._encoder = onnx.OnnxQueryEncoder(folder, threads=1, max_tokens=self.max_tokens)
                 except ModelUnavailableError as exc:
                     problem = str(exc)
             if problem is not None:
                 # A notice, not a warning: a first run on a machine always gets here, and nothing is wrong.
                 log.info("Preparing the int8 model, once per machine (about 10 s; %s)...", problem)
                 self._prepare(folder)
-                self._encoder = onnx.OnnxQueryEncoder(folder, threads=1)
+                self._encoder = onnx.OnnxQueryEncoder(folder, threads=1, max_tokens=self.max_tokens)
         return self._encoder
 
     def prepare(self) -> None:
@@ -282,30 +286,32 @@ class QuantizedEmbedder:
         return self._load().embed_query(text)
 
 
-def bundled_embedder(precision: str = DEFAULT_PRECISION, device: str = "cpu", threads: int | None = None) -> Embedder:
-    """The bundled model at `precision` (fp32 or int8); fp32 may run on a GPU (`device="cuda"`), int8 only on CPUs,
-    with `threads` parallel calls."""
+def bundled_embedder(
+    precision: str = DEFAULT_PRECISION, device: str = "cpu", threads: int | None = None, max_tokens: int = MAX_TOKENS
+) -> Embedder:
+    """The bundled model at `precision` (fp32 or int8) reading `max_tokens` word pieces; fp32 may run on a GPU
+    (`device="cuda"`), int8 only on CPUs, with `threads` parallel calls."""
     if precision == FP32:
-        return SentenceTransformerEmbedder(device=device)
+        return SentenceTransformerEmbedder(device=device, max_tokens=max_tokens)
     if precision == INT8:
         if device != "cpu":
             raise ValueError(f"the int8 model runs on CPUs only, not on {device!r}")
-        return QuantizedEmbedder(threads=threads)
+        return QuantizedEmbedder(threads=threads, max_tokens=max_tokens)
     raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
 EMBEDDER_ENVVAR = "SEMSEARCH_EMBEDDER"
 
 
-def embedder_from_spec(spec: str | None = None, precision: str | None = None) -> Embedder:
+def embedder_from_spec(spec: str | None = None, precision: str | None = None, max_tokens: int = MAX_TOKENS) -> Embedder:
     """The bundled model, or the embedder a `module:factory` spec names (from SEMSEARCH_EMBEDDER when not given).
 
     The spec is how another model plugs in without code changes here, and how tests run real processes with a
-    small deterministic embedder. `precision` picks the bundled model's variant and applies only to it.
+    small deterministic embedder. `precision` and `max_tokens` pick the bundled model's variant and apply only to it.
     """
     spec = spec if spec is not None else os.environ.get(EMBEDDER_ENVVAR, "")
     if not spec:
-        return bundled_embedder(precision or DEFAULT_PRECISION)
+        return bundled_embedder(precision or DEFAULT_PRECISION, max_tokens=max_tokens)
     module_name, _, factory_name = spec.partition(":")
     try:
         import importlib

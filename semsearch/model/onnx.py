@@ -464,15 +464,24 @@ def optimized_name(files: dict[str, Any]) -> str:
 class OnnxQueryEncoder:
     """Embeds texts with an export made by `export_onnx`; imports only onnxruntime, tokenizers and numpy."""
 
-    def __init__(self, export_dir: Path, *, threads: int | None = None, check_integrity: bool = False) -> None:
-        """Load the manifest, tokenizer and session; check_integrity also hashes the exported files (~0.1 s)."""
+    def __init__(
+        self,
+        export_dir: Path,
+        *,
+        threads: int | None = None,
+        check_integrity: bool = False,
+        max_tokens: int | None = None,
+    ) -> None:
+        """Load the manifest, tokenizer and session; check_integrity also hashes the exported files (~0.1 s).
+
+        Texts are cut at `max_tokens` word pieces (default: the model's own setting, as sentence-transformers)."""
         self.export_dir = export_dir = Path(export_dir)
         onnx_path = export_dir / ONNX_NAME
         try:
             manifest = json.loads((export_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
                 raise ValueError(f"format {manifest.get('format') if isinstance(manifest, dict) else None!r}")
-            self.max_seq_length = int(manifest["max_seq_length"])
+            self.max_seq_length = int(max_tokens or manifest["max_seq_length"])
             self.dim = int(manifest["dim"])
             self._output = str(manifest["output"])
             self._query_prompt = str(manifest.get("query_prompt", ""))
