@@ -835,6 +835,16 @@ def _human_size(size: float) -> str:
     return f"{size:.1f} GB"
 
 
+def _reading_hint(model_id: str) -> str:
+    """For an index embedded reading less of each abstract than the model now does: how to re-embed it."""
+    from semsearch.model.bundled import MAX_TOKENS, variant_of
+
+    variant = variant_of(model_id)
+    if variant is None or variant[1] >= MAX_TOKENS:
+        return ""
+    return f"; reads {variant[1]} word pieces: `semsearch rebuild` re-embeds it to read {MAX_TOKENS}"
+
+
 @cli.command()
 @index_option
 @json_option
@@ -856,7 +866,7 @@ def info(ctx: click.Context, index_path: Path, as_json: bool) -> None:
             dates += " (year unknown)"
     click.echo(f"index     {summary.path}")
     click.echo(f"state     {summary.state}" + (f": {summary.state_message}" if summary.state_message else ""))
-    click.echo(f"model     {summary.model} ({summary.dim}-d)")
+    click.echo(f"model     {summary.model} ({summary.dim}-d{_reading_hint(summary.model)})")
     click.echo(f"papers    {summary.papers}")
     click.echo(f"digests   {summary.digests}")
     click.echo(f"dates     {dates}")

@@ -69,6 +69,8 @@ def test_an_index_keeps_its_reading_length_until_it_is_rebuilt(tmp_path, seed_di
     legacy = model_id_for(INT8, LEGACY_MAX_TOKENS)
     assert index.embedder_for(folder).model_id == legacy  # updates and questions match the stored vectors
     assert index.embedder_for(folder, reembed=True).model_id == model_id_for(INT8)
+    result = runner.invoke(cli, ["info", "--index", str(folder)])
+    assert f"reads {LEGACY_MAX_TOKENS} word pieces: `semsearch rebuild`" in result.output
 
     result = runner.invoke(cli, ["rebuild", "--index", str(folder), "--reuse-vectors"])
     assert result.exit_code == 0, result.output
@@ -80,3 +82,4 @@ def test_an_index_keeps_its_reading_length_until_it_is_rebuilt(tmp_path, seed_di
     with SearchIndex(folder) as search_index:
         assert search_index.info().model == model_id_for(INT8)
     assert index.embedder_for(folder).model_id == model_id_for(INT8)
+    assert "word pieces" not in runner.invoke(cli, ["info", "--index", str(folder)]).output
