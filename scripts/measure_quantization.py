@@ -71,8 +71,8 @@ def main() -> None:
 
     # Both exports made (or checked) the way an index makes them.
     embed.bundled_embedder(INT8).embed_query("prepare the exports")
-    fp32 = onnx.OnnxQueryEncoder(bundled.fast_query_dir(FP32))
-    int8 = onnx.OnnxQueryEncoder(bundled.fast_query_dir(INT8))
+    fp32 = onnx.OnnxQueryEncoder(bundled.fast_query_dir(FP32), max_tokens=bundled.MAX_TOKENS)
+    int8 = onnx.OnnxQueryEncoder(bundled.fast_query_dir(INT8), max_tokens=bundled.MAX_TOKENS)
     documents, titles = arxiv_texts(args.n)
     reference = fp32.embed_documents(documents)
 
@@ -91,7 +91,7 @@ def main() -> None:
             name: {"size": (per_tensor / name).stat().st_size} for name in (onnx.ONNX_NAME, onnx.TOKENIZER_NAME)
         }
         (per_tensor / onnx.MANIFEST_NAME).write_text(json.dumps(manifest))
-        tensor_vectors = onnx.OnnxQueryEncoder(per_tensor).embed_each(documents)
+        tensor_vectors = onnx.OnnxQueryEncoder(per_tensor, max_tokens=bundled.MAX_TOKENS).embed_each(documents)
     print(cosine_line("one scale per tensor", reference, tensor_vectors))
 
     texts = titles + claims(args.n)
