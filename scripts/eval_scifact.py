@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir  # noqa: E402
 from semsearch.evaluation.metrics import MEASURES, evaluate_run  # noqa: E402
 from semsearch.keys import document_text  # noqa: E402
+from semsearch.model.bundled import LEGACY_MAX_TOKENS, MAX_TOKENS  # noqa: E402
 from semsearch.model.embed import SentenceTransformerEmbedder  # noqa: E402
 from semsearch.search import SearchIndex, fusion, lexical  # noqa: E402
 from semsearch.search.explain import nearest_sentences, sentences  # noqa: E402
@@ -306,9 +307,11 @@ def main() -> None:
     parser.add_argument("what", nargs="?", default="report", choices=["report", "tune", "related", "why", "windows"])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, choices=[LEGACY_MAX_TOKENS, MAX_TOKENS],
+                        help="word pieces of each text the model reads (256: indexes made before 2026-12)")
     args = parser.parse_args()
     {"report": report, "tune": tune, "related": related, "why": why, "windows": windows}[args.what](
-        args, SentenceTransformerEmbedder()
+        args, SentenceTransformerEmbedder(max_tokens=args.max_tokens)
     )
 
 
