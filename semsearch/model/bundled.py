@@ -22,8 +22,9 @@ CACHE_ENVVAR = "SEMSEARCH_CACHE_DIR"
 
 # How many word pieces of a text the model reads. Its sentence-transformers settings stop at 256, but its
 # position table holds 512, and reading up to 512 is better on SciFact (train, 5-fold CV nDCG@10 of hybrid: 0.7497
-# against 0.7438; README "Reading whole abstracts"): 71% of SciFact's and 61% of arXiv's abstracts are longer
-# than 256. Indexes embedded before keep reading 256 until `semsearch rebuild` re-embeds them.
+# against 0.7438, scripts/reading_length.py; README "Reading whole abstracts"): 71% of SciFact's and 66% of arXiv's
+# titles + abstracts are longer than 256. Indexes embedded before keep reading 256 until `semsearch rebuild`
+# re-embeds them.
 MAX_TOKENS = 512
 LEGACY_MAX_TOKENS = 256
 
