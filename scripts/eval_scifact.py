@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, evaluate, load_beir  # noqa: E402
 from semsearch.evaluation.metrics import MEASURES, evaluate_run  # noqa: E402
 from semsearch.keys import document_text  # noqa: E402
-from semsearch.model.bundled import LEGACY_MAX_TOKENS, MAX_TOKENS  # noqa: E402
+from semsearch.model.bundled import LEGACY_MAX_TOKENS, MAX_TOKENS, whole_text_tokenizer  # noqa: E402
 from semsearch.model.embed import SentenceTransformerEmbedder  # noqa: E402
 from semsearch.search import SearchIndex, fusion, lexical  # noqa: E402
 from semsearch.search.explain import nearest_sentences, sentences  # noqa: E402
@@ -224,13 +224,7 @@ def why(args, embedder) -> None:
 
 
 def windows(args, embedder) -> None:
-    from tokenizers import Tokenizer
-
-    from semsearch.model.bundled import bundled_model_dir
-
-    tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
+    tokenizer = whole_text_tokenizer()
     # A plain split at sentence ends (the measurement in the README used this one).
     split = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
     dataset = load_beir(args.data, "train")

@@ -35,7 +35,7 @@ from machine import machine_line  # noqa: E402
 from semsearch.evaluation.evaluate import EmbeddingCache, build_index, default_cache_dir, load_beir  # noqa: E402
 from semsearch.evaluation.metrics import evaluate_run  # noqa: E402
 from semsearch.keys import document_text  # noqa: E402
-from semsearch.model.bundled import LEGACY_MAX_TOKENS, MAX_TOKENS, bundled_model_dir  # noqa: E402
+from semsearch.model.bundled import LEGACY_MAX_TOKENS, MAX_TOKENS, whole_text_tokenizer  # noqa: E402
 from semsearch.model.embed import bundled_embedder  # noqa: E402
 from semsearch.model.precision import INT8  # noqa: E402
 from semsearch.search import SearchIndex  # noqa: E402
@@ -49,12 +49,7 @@ DEPTH = 100
 
 def word_piece_offsets(texts: list[str]) -> list[list[tuple[int, int]]]:
     """Each text's word pieces as character spans, without the model's cut or its [CLS]/[SEP]."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return [encoding.offsets[1:-1] for encoding in tokenizer.encode_batch(texts)]
+    return [encoding.offsets[1:-1] for encoding in whole_text_tokenizer().encode_batch(texts)]
 
 
 def dense_features(reading: int, corpus, queries: dict[str, dict[str, str]]):

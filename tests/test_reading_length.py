@@ -7,25 +7,20 @@ import pytest
 
 from semsearch import index
 from semsearch.cli import cli
-from semsearch.model.bundled import LEGACY_MAX_TOKENS, MAX_TOKENS, model_id_for
+from semsearch.model.bundled import LEGACY_MAX_TOKENS, MAX_TOKENS, model_id_for, whole_text_tokenizer
 from semsearch.model.precision import FP32, INT8
 from semsearch.search import SearchIndex
 
 
-def _word_pieces(text: str) -> int:
-    from tokenizers import Tokenizer
-
-    from semsearch.model.bundled import bundled_model_dir
-
-    tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
-    tokenizer.no_truncation()
-    return len(tokenizer.encode(text).ids)
+def _word_pieces(texts: list[str]) -> list[int]:
+    return [len(encoding.ids) for encoding in whole_text_tokenizer().encode_batch(texts)]
 
 
 @pytest.fixture(scope="module")
 def long_abstracts(arxiv_papers) -> list[str]:
     """Real arXiv abstracts of 300 to 500 word pieces: longer than the old cut, within the new one."""
-    found = [p["abstract"] for p in arxiv_papers[:400] if 300 <= _word_pieces(p["abstract"]) <= 500]
+    abstracts = [p["abstract"] for p in arxiv_papers[:400]]
+    found = [text for text, size in zip(abstracts, _word_pieces(abstracts)) if 300 <= size <= 500]
     assert len(found) >= 5, "the arXiv sample has too few long abstracts for this test"
     return found[:5]
 
@@ -49,7 +44,7 @@ def test_the_end_of_a_long_abstract_now_counts(int8_embedder, legacy_int8, long_
 
 def test_past_the_models_positions_a_text_is_cut_not_refused(int8_embedder, real_embedder, long_abstracts):
     endless = " ".join(long_abstracts) * 3
-    assert _word_pieces(endless) > 3 * MAX_TOKENS
+    assert _word_pieces([endless])[0] > 3 * MAX_TOKENS
     for embedder in (int8_embedder, real_embedder):
         vector = embedder.embed_documents([endless])[0]
         assert np.isfinite(vector).all() and float(np.linalg.norm(vector)) == pytest.approx(1.0, abs=1e-3)

